@@ -1,0 +1,87 @@
+"""The `tether` command: the typer app, its commands, and one place that turns
+errors into a one-line message and an exit code."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from tether.core import __version__, errors
+from tether.core.exit_codes import ExitCode, for_error
+
+from . import console
+
+app = typer.Typer(
+    name="tether",
+    help="Run Claude as a long-lived agent: a stateless harness, a Docker sandbox, "
+    "and an append-only session log you can tail, resume and kill.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.out.print(f"tether {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug detail to stderr."),
+) -> None:
+    console.setup_logging(verbose)
+
+
+def _register() -> None:
+    from . import read_commands
+
+    for name, function in read_commands.COMMANDS.items():
+        app.command(name)(function)
+    try:
+        from . import run_commands
+    except ImportError:  # not written yet
+        return
+    for name, function in run_commands.COMMANDS.items():
+        app.command(name)(function)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    _register()
+    try:
+        app(args=argv, prog_name="tether", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        console.fail(_click_message(exc))
+        return ExitCode.USAGE
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        return ExitCode.INTERRUPTED
+    except errors.TetherError as exc:
+        console.fail(str(exc))
+        return for_error(exc)
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (e.g. `| head`); nothing more to say
+        return ExitCode.OK
+    return ExitCode.OK
+
+
+def _click_message(exc: click.ClickException) -> str:
+    message = exc.format_message()
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    return message
+
+
+def run() -> None:
+    sys.exit(main())

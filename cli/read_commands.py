@@ -1,0 +1,3 @@
+"""Read-side commands: ls, show, tail, rm (placeholder until written)."""
+
+COMMANDS: dict = {}

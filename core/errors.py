@@ -1,0 +1,77 @@
+"""One error tree. Every tether error derives from `TetherError` and from the
+built-in it resembles, so callers can catch either. `exit_codes` maps them."""
+
+from __future__ import annotations
+
+
+class TetherError(Exception):
+    """Root of every error tether raises on purpose; its message is one line for a person."""
+
+
+class UsageError(TetherError, ValueError):
+    """The command line or its input was wrong (empty prompt, bad flag value)."""
+
+
+class ConfigError(TetherError, ValueError):
+    """The config file or a TETHER_* variable holds a bad value."""
+
+
+class HomeMissing(TetherError, FileNotFoundError):
+    """TETHER_HOME names a directory that does not exist."""
+
+
+class SessionNotFound(TetherError, LookupError):
+    """No session matches the id or prefix."""
+
+
+class AmbiguousSession(TetherError, LookupError):
+    """A prefix matches more than one session."""
+
+
+class SessionExists(TetherError, FileExistsError):
+    """`--session-id` names a session that already exists."""
+
+
+class SessionBusy(TetherError, BlockingIOError):
+    """Another harness holds the session's lock."""
+
+
+class LogCorrupt(TetherError, ValueError):
+    """The event log cannot be read as a session (unreadable or no valid first event)."""
+
+
+class StorageError(TetherError, OSError):
+    """Writing the log failed (disk full, permissions); nothing half-written was kept."""
+
+
+class ModelError(TetherError, ConnectionError):
+    """The model could not be reached, or kept failing after retries."""
+
+
+class AuthError(ModelError, PermissionError):
+    """The API key is missing or was rejected."""
+
+
+class SandboxError(TetherError, RuntimeError):
+    """The sandbox failed in a way the session cannot carry on from."""
+
+
+class EngineUnavailable(SandboxError, ConnectionError):
+    """The Docker engine does not answer."""
+
+
+class ImageNotFound(SandboxError, LookupError):
+    """The sandbox image is neither present nor pullable."""
+
+
+class SandboxLost(SandboxError):
+    """The container died or vanished; the next call gets a fresh one."""
+
+
+class Interrupted(TetherError, KeyboardInterrupt):
+    """The run was interrupted by Ctrl-C (SIGINT) or SIGTERM."""
+
+    def __init__(self, signum: int, reason: str) -> None:
+        super().__init__(reason)
+        self.signum = signum
+        self.reason = reason

@@ -1,0 +1,324 @@
+"""The event vocabulary of a session log: frozen dataclasses, schema version 1.
+
+Every event serialises to one JSON object: the envelope (`v`, `seq`, `id`,
+`ts`, `type`) and the type's own fields beside it at the top level. Type
+names follow Anthropic's Managed Agents. `parse_line` is the only way in from
+disk, and it validates every field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any, ClassVar, get_type_hints
+
+SCHEMA_VERSION = 1
+
+
+class InvalidEvent(ValueError):
+    """A line that is not a valid event (torn, garbage, or a field of the wrong type)."""
+
+
+def utc_now() -> str:
+    """UTC in RFC 3339 with milliseconds, e.g. 2026-11-24T10:59:13.123Z."""
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def new_event_id() -> str:
+    """A unique, time-ordered event id (nanoseconds + random bits, hex)."""
+    return f"ev_{time.time_ns():x}{os.urandom(3).hex()}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Usage:
+    """Token counts of one model response, or a sum of them."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_read_input_tokens=self.cache_read_input_tokens + other.cache_read_input_tokens,
+            cache_creation_input_tokens=self.cache_creation_input_tokens
+            + other.cache_creation_input_tokens,
+        )
+
+    @property
+    def total(self) -> int:
+        """All tokens billed: input (fresh, cached and cache writes) plus output."""
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_read_input_tokens
+            + self.cache_creation_input_tokens
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """The envelope every event carries. `seq` is set by the log on append."""
+
+    TYPE: ClassVar[str] = ""
+    seq: int = -1
+    id: str = field(default_factory=new_event_id)
+    ts: str = field(default_factory=utc_now)
+
+    def to_dict(self) -> dict[str, Any]:
+        body = asdict(self)
+        head = {"v": SCHEMA_VERSION, "seq": body.pop("seq"), "id": body.pop("id")}
+        head["ts"] = body.pop("ts")
+        head["type"] = self.TYPE
+        head.update(body)
+        return head
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionCreated(Event):
+    """The session's settings, fixed at creation. Never holds a secret."""
+
+    TYPE: ClassVar[str] = "session.created"
+    model: str
+    system: str | None = None
+    tools: tuple[str, ...] = ()
+    image: str = ""
+    workspace: str | None = None  # a host directory, or None for a Docker volume
+    network: bool = False
+    max_turns: int | None = None
+    max_tokens: int = 8192
+    token_budget: int | None = None
+    timeout_s: float | None = None
+    memory: str = "2g"
+    cpus: float = 2.0
+    pids_limit: int = 512
+    base_url: str | None = None
+    tether_version: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserMessage(Event):
+    TYPE: ClassVar[str] = "user.message"
+    content: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserInterrupt(Event):
+    TYPE: ClassVar[str] = "user.interrupt"
+    reason: str  # ctrl-c, sigterm, kill, timeout
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelRequestStart(Event):
+    TYPE: ClassVar[str] = "span.model_request_start"
+    model: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelRequestEnd(Event):
+    """Closes a model request. Content events between a start and an end that is
+    not an error form one complete response; without such an end they are ignored."""
+
+    TYPE: ClassVar[str] = "span.model_request_end"
+    model: str
+    usage: Usage = field(default_factory=Usage)
+    stop_reason: str | None = None
+    duration_ms: int = 0
+    is_error: bool = False
+    turn: int = 0  # completed model requests in the session so far, this one included
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentMessage(Event):
+    TYPE: ClassVar[str] = "agent.message"
+    content: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentThinking(Event):
+    TYPE: ClassVar[str] = "agent.thinking"
+    content: str
+    signature: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentToolUse(Event):
+    TYPE: ClassVar[str] = "agent.tool_use"
+    tool_use_id: str
+    name: str
+    input: Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentToolResult(Event):
+    TYPE: ClassVar[str] = "agent.tool_result"
+    tool_use_id: str
+    content: str
+    is_error: bool = False
+    duration_ms: int = 0
+    truncated: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class SandboxProvisioned(Event):
+    TYPE: ClassVar[str] = "sandbox.provisioned"
+    container_id: str
+    image: str
+    duration_ms: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class SandboxLost(Event):
+    TYPE: ClassVar[str] = "sandbox.lost"
+    container_id: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SandboxReleased(Event):
+    TYPE: ClassVar[str] = "sandbox.released"
+    container_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusRunning(Event):
+    TYPE: ClassVar[str] = "session.status_running"
+    pid: int
+    host: str
+    tether_version: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusIdle(Event):
+    """The harness stopped and the session can be resumed; `stop_reason` says why."""
+
+    TYPE: ClassVar[str] = "session.status_idle"
+    stop_reason: str  # end_turn, max_turns, budget_reached, timeout, retries_exhausted,
+    # interrupted, error
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusTerminated(Event):
+    TYPE: ClassVar[str] = "session.status_terminated"
+    by: str  # kill, signal, error
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionError(Event):
+    TYPE: ClassVar[str] = "session.error"
+    error_type: str
+    message: str
+    retry_status: str  # retrying, exhausted, terminal
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.TYPE: cls
+    for cls in (
+        SessionCreated,
+        UserMessage,
+        UserInterrupt,
+        ModelRequestStart,
+        ModelRequestEnd,
+        AgentMessage,
+        AgentThinking,
+        AgentToolUse,
+        AgentToolResult,
+        SandboxProvisioned,
+        SandboxLost,
+        SandboxReleased,
+        StatusRunning,
+        StatusIdle,
+        StatusTerminated,
+        SessionError,
+    )
+}
+STATUS_TYPES = frozenset(
+    {StatusRunning.TYPE, StatusIdle.TYPE, StatusTerminated.TYPE}
+)
+
+
+def parse_line(line: str | bytes) -> Event:
+    """Validate one log line and build its event; raises InvalidEvent."""
+    try:
+        raw = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidEvent(f"not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise InvalidEvent("not a JSON object")
+    return from_dict(raw)
+
+
+def from_dict(raw: dict[str, Any]) -> Event:
+    """Build an event from its decoded JSON object; raises InvalidEvent."""
+    if raw.get("v") != SCHEMA_VERSION:
+        raise InvalidEvent(f"unsupported schema version {raw.get('v')!r}")
+    cls = EVENT_TYPES.get(raw.get("type"))  # type: ignore[arg-type]
+    if cls is None:
+        raise InvalidEvent(f"unknown event type {raw.get('type')!r}")
+    kwargs: dict[str, Any] = {}
+    for name, hint in _field_types(cls).items():
+        if name in raw:
+            kwargs[name] = _check(cls.TYPE, name, hint, raw[name])
+        elif name in _required(cls):
+            raise InvalidEvent(f"{cls.TYPE} is missing {name!r}")
+    if kwargs.get("seq", -1) < 0:
+        raise InvalidEvent("missing or negative seq")
+    return cls(**kwargs)
+
+
+@cache
+def _field_types(cls: type[Event]) -> dict[str, Any]:
+    hints = get_type_hints(cls)
+    return {f.name: hints[f.name] for f in fields(cls)}
+
+
+@cache
+def _required(cls: type[Event]) -> frozenset[str]:
+    from dataclasses import MISSING
+
+    names = {
+        f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
+    }
+    return frozenset(names | {"seq", "id", "ts"})
+
+
+def _check(type_name: str, name: str, hint: Any, value: Any) -> Any:
+    """Return `value` converted to the field's type, or raise InvalidEvent."""
+    if hint is Usage:
+        if not isinstance(value, dict):
+            raise InvalidEvent(f"{type_name}.{name} is not an object")
+        try:
+            return Usage(**{k: int(v) for k, v in value.items() if k in _USAGE_KEYS})
+        except (TypeError, ValueError):
+            raise InvalidEvent(f"{type_name}.{name} has a bad token count") from None
+    for accepted in _ACCEPTED.get(hint, ()):
+        if isinstance(value, accepted) and not (accepted is int and isinstance(value, bool)):
+            return tuple(value) if hint == tuple[str, ...] else value
+    raise InvalidEvent(f"{type_name}.{name} has the wrong type ({type(value).__name__})")
+
+
+_USAGE_KEYS = frozenset(f.name for f in fields(Usage))
+_NONE = type(None)
+_ACCEPTED: dict[Any, tuple[type, ...]] = {
+    str: (str,),
+    int: (int,),
+    bool: (bool,),
+    float: (float, int),
+    str | None: (str, _NONE),
+    int | None: (int, _NONE),
+    float | None: (float, int, _NONE),
+    tuple[str, ...]: (list, tuple),
+    Mapping[str, Any]: (dict,),
+}

@@ -1,0 +1,47 @@
+"""Every path tether uses. Nothing here creates a directory or prints at import."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import HomeMissing
+
+APP_NAME = "tether"
+
+
+def data_dir() -> Path:
+    """The data directory: `$TETHER_HOME` if set, else platformdirs' user data dir.
+
+    A `TETHER_HOME` that does not exist is an error rather than something to
+    create, because a typo there would otherwise scatter sessions around.
+    """
+    override = os.environ.get("TETHER_HOME")
+    if override:
+        path = Path(override).expanduser()
+        if not path.is_dir():
+            raise HomeMissing(f"TETHER_HOME={override} is not a directory")
+        return path
+    from platformdirs import user_data_path
+
+    return user_data_path(APP_NAME, appauthor=False)
+
+
+def sessions_dir() -> Path:
+    return data_dir() / "sessions"
+
+
+def config_file() -> Path:
+    """The TOML config file: `$TETHER_CONFIG`, else in platformdirs' user config dir."""
+    override = os.environ.get("TETHER_CONFIG")
+    if override:
+        return Path(override).expanduser()
+    from platformdirs import user_config_path
+
+    return user_config_path(APP_NAME, appauthor=False) / "config.toml"
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` (and parents) as 0700 if missing; returns it."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path

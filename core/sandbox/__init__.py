@@ -1,0 +1,1 @@
+"""The hands: the Sandbox protocol and its Docker implementation."""

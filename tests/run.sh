@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Run tether's whole test suite on a fresh Debian machine, as root:
+#   1. install what the tests need (Debian's docker.io, debootstrap, venv);
+#   2. start dockerd unless an engine already answers;
+#   3. build the offline test image unless it exists;
+#   4. install tether with its test extras into .venv and run pytest.
+# Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v dockerd >/dev/null || missing+=(docker.io)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
+if ((${#missing[@]})); then
+  echo "installing ${missing[*]}..." >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+engine_answers() { timeout 5 docker version >/dev/null 2>&1; }
+if ! engine_answers; then
+  # A dockerd killed earlier leaves its pid file behind, and a new daemon
+  # refuses to start while that file names a pid, so drop it if nobody lives there.
+  for pidfile in /var/run/docker.pid /run/docker.pid /var/run/docker/containerd/containerd.pid; do
+    if [[ -f $pidfile ]] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      rm -f "$pidfile"
+    fi
+  done
+  echo "starting dockerd..." >&2
+  nohup dockerd >/var/log/tether-dockerd.log 2>&1 &
+  for _ in $(seq 60); do engine_answers && break; sleep 0.5; done
+  engine_answers || { echo "dockerd did not start; see /var/log/tether-dockerd.log" >&2; exit 1; }
+fi
+
+bash tests/build-image.sh tether-test:bookworm
+
+if [[ ! -x .venv/bin/python ]]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+exec .venv/bin/python -m pytest "$@"
