@@ -1,0 +1,62 @@
+"""Shared fixtures: every test gets its own TETHER_HOME; Docker tests get an engine
+and the offline test image (built by tests/build-image.sh, see tests/run.sh)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TEST_IMAGE = os.environ.get("TETHER_TEST_IMAGE", "tether-test:bookworm")
+IN_CI = bool(os.environ.get("CI"))
+
+
+@pytest.fixture(autouse=True)
+def tether_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh data dir per test, no config file, and no API key leaking in from outside."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("TETHER_HOME", str(home))
+    monkeypatch.setenv("TETHER_CONFIG", str(tmp_path / "no-config.toml"))
+    for name in list(os.environ):
+        if name.startswith("TETHER_") and name not in ("TETHER_HOME", "TETHER_CONFIG"):
+            monkeypatch.delenv(name)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    return home
+
+
+def _engine_problem() -> str | None:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=10)
+        client.ping()
+        client.images.get(TEST_IMAGE)
+    except Exception as exc:  # any failure means: no usable engine or image here
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[object]:
+    """A Docker SDK client for a live engine with the test image. In CI a missing
+    engine is a failure, never a skip."""
+    problem = _engine_problem()
+    if problem:
+        message = f"Docker engine or image {TEST_IMAGE} unavailable ({problem}); run tests/run.sh"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    import docker
+
+    client = docker.from_env(timeout=60)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def test_image(docker_client: object) -> str:
+    return TEST_IMAGE
