@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from tether.core import __version__, errors
@@ -59,12 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     _register()
     try:
         app(args=argv, prog_name="tether", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.ClickException as exc:
+    except typer.TyperException as exc:  # typer >= 0.25 vendors click as typer._click
         console.fail(_click_message(exc))
         return ExitCode.USAGE
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
     except errors.TetherError as exc:
         console.fail(str(exc))
@@ -75,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     return ExitCode.OK
 
 
-def _click_message(exc: click.ClickException) -> str:
+def _click_message(exc: typer.TyperException) -> str:
     message = exc.format_message()
     ctx = getattr(exc, "ctx", None)
     if ctx is not None:
