@@ -17,8 +17,8 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from . import errors, paths
@@ -146,22 +146,32 @@ class SessionLog:
 
     def append(self, event: Event) -> int:
         """Write `event` with the next seq, fsync it, and return the seq."""
+        return self.append_many([event])[0].seq
+
+    def append_many(self, events: Iterable[Event]) -> list[Event]:
+        """Write events with consecutive seqs and one fsync; returns them as written.
+
+        On failure (a full disk, say) the file is cut back to where it was, so
+        no torn line stays behind and the seqs stay gap-free.
+        """
         if self._fd is None:
             self._open_for_append()
         assert self._fd is not None
-        seq = self._next_seq
-        data = (replace(event, seq=seq).to_json() + "\n").encode()
+        written = [replace(e, seq=self._next_seq + i) for i, e in enumerate(events)]
+        data = "".join(e.to_json() + "\n" for e in written).encode()
         size = os.lseek(self._fd, 0, os.SEEK_END)
         try:
-            written = os.write(self._fd, data)
-            while written < len(data):
-                written += os.write(self._fd, data[written:])
+            done = os.write(self._fd, data)
+            while done < len(data):
+                done += os.write(self._fd, data[done:])
             os.fsync(self._fd)
         except OSError as exc:
             self._undo_partial(size)
-            raise errors.StorageError(f"could not write to {self.log_path}: {exc.strerror}") from exc
-        self._next_seq = seq + 1
-        return seq
+            raise errors.StorageError(
+                f"could not write to {self.log_path}: {exc.strerror}"
+            ) from exc
+        self._next_seq += len(written)
+        return written
 
     def close(self) -> None:
         """Release the lock and the file; the log stays as it is."""
@@ -172,9 +182,7 @@ class SessionLog:
 
     def _open_for_append(self) -> None:
         self.acquire()
-        fd = os.open(
-            self.log_path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
-        )
+        fd = os.open(self.log_path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._fd = fd
         self._repair_torn_tail()
         last = self.read(-1)
