@@ -90,6 +90,7 @@ class SessionCreated(Event):
     """The session's settings, fixed at creation. Never holds a secret."""
 
     TYPE: ClassVar[str] = "session.created"
+    session_id: str = ""
     model: str
     system: str | None = None
     tools: tuple[str, ...] = ()
@@ -244,9 +245,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SessionError,
     )
 }
-STATUS_TYPES = frozenset(
-    {StatusRunning.TYPE, StatusIdle.TYPE, StatusTerminated.TYPE}
-)
+STATUS_TYPES = frozenset({StatusRunning.TYPE, StatusIdle.TYPE, StatusTerminated.TYPE})
 
 
 def parse_line(line: str | bytes) -> Event:
@@ -288,9 +287,7 @@ def _field_types(cls: type[Event]) -> dict[str, Any]:
 def _required(cls: type[Event]) -> frozenset[str]:
     from dataclasses import MISSING
 
-    names = {
-        f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
-    }
+    names = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
     return frozenset(names | {"seq", "id", "ts"})
 
 
