@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     _register()
     try:
-        app(args=argv, prog_name="tether", standalone_mode=False)
+        # Without standalone mode, typer returns (not raises) the code of a `typer.Exit`.
+        code = app(args=argv, prog_name="tether", standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
     except typer.TyperException as exc:  # typer >= 0.25 vendors click as typer._click
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (e.g. `| head`); nothing more to say
         return ExitCode.OK
-    return ExitCode.OK
+    return code if isinstance(code, int) else ExitCode.OK
 
 
 def _click_message(exc: typer.TyperException) -> str:
