@@ -1,3 +1,185 @@
-"""Read-side commands: ls, show, tail, rm (placeholder until written)."""
+"""Read-side commands: ls, show, tail, rm. None of them ever writes to a log."""
 
-COMMANDS: dict = {}
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from tether.core import errors
+from tether.core.events import Event
+from tether.core.store import SessionLog, SessionStore
+from tether.core.summary import UNREADABLE, check_log, list_sessions, reading, session_stats
+
+from . import console
+from .ids import IdArgument, LastOption, resolve_session
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TAIL = 10
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON Lines for programs.")]
+
+
+def ls(json_out: JsonOption = False) -> None:
+    """List sessions, newest first: id, status, created, last activity, turns, prompt.
+
+    Example:  tether ls --json | jq -r 'select(.status == "crashed") | .id'
+    """
+    summaries = list_sessions(SessionStore())
+    if json_out:
+        _write_json(s.to_dict() for s in summaries)
+    elif summaries:
+        from .views import print_session_table
+
+        print_session_table(console.out, summaries)
+    else:
+        console.err.print('No sessions yet. Start one with: tether run "..."', markup=False)
+    unreadable = sum(s.status == UNREADABLE for s in summaries)
+    if unreadable:
+        raise errors.LogCorrupt(f"{unreadable} session log(s) could not be read (see above)")
+
+
+def show(
+    session_id: IdArgument = None, last: LastOption = False, json_out: JsonOption = False
+) -> None:
+    """Show a session: settings, status, usage totals, counts of events and tool calls.
+
+    Example:  tether show 01jd3k --json | jq .usage
+    """
+    stats = session_stats(resolve_session(session_id, last))
+    if json_out:
+        _write_json([stats.to_dict()])
+    else:
+        from .views import stats_view
+
+        console.out.print(stats_view(stats))
+
+
+def tail(
+    session_id: IdArgument = None,
+    last: LastOption = False,
+    lines: Annotated[
+        int | None,
+        typer.Option(
+            "-n", "--lines", min=0, help=f"Show the last N events (default {DEFAULT_TAIL})."
+        ),
+    ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option("-f", "--follow", help="Print new events until the session stops."),
+    ] = False,
+    since: Annotated[
+        int | None, typer.Option("--since", min=0, metavar="SEQ", help="Start at event number SEQ.")
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the events as JSON Lines, for jq.")
+    ] = False,
+) -> None:
+    """Print a session's events, and with -f follow it until it stops running.
+
+    Example:  tether tail --last -f      or      tether tail 01jd3k --json | jq .type
+    """
+    if lines is not None and since is not None:
+        raise errors.UsageError("give -n or --since, not both")
+    session = resolve_session(session_id, last)
+    check_log(session)
+    emit = _print_json if json_out else _print_event
+    with reading(session):
+        start = _print_backlog(session, lines, since, emit)
+        if follow:
+            for event in session.follow(start, until=lambda: not session.is_locked()):
+                emit(event)
+                sys.stdout.flush()
+
+
+def rm(
+    session_id: IdArgument = None,
+    last: LastOption = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Remove it even while a harness is running it.")
+    ] = False,
+) -> None:
+    """Delete a session: its log, its files, and its Docker volume and containers.
+
+    Example:  tether rm 01jd3k
+    """
+    session = resolve_session(session_id, last)
+    try:
+        session.acquire()  # so no harness can start on it while it goes
+    except errors.SessionBusy:
+        if not force:
+            raise errors.SessionBusy(
+                f"session {session.id} is running; stop it first (tether kill {session.id})"
+                " or pass --force"
+            ) from None
+    try:
+        _remove_sandbox(session.id)
+        _remove_files(session)
+    finally:
+        session.close()
+    console.out.print(f"removed {session.id}", markup=False)
+
+
+def _print_backlog(
+    session: SessionLog, lines: int | None, since: int | None, emit: Callable[[Event], None]
+) -> int:
+    """Print the events asked for; returns the seq to follow from."""
+    if since is not None:
+        backlog = session.read(since)
+    else:
+        count = DEFAULT_TAIL if lines is None else lines
+        backlog = session.read(-count) if count else []
+    for event in backlog:
+        emit(event)
+    if backlog:
+        return backlog[-1].seq + 1
+    if since is not None:
+        return since
+    newest = session.read(-1)
+    return newest[-1].seq + 1 if newest else 0
+
+
+def _print_event(event: Event) -> None:
+    from .render import render_event
+
+    renderable = render_event(event)
+    if renderable is not None:
+        console.out.print(renderable)
+
+
+def _print_json(event: Event) -> None:
+    sys.stdout.write(event.to_json() + "\n")
+
+
+def _write_json(objects: Any) -> None:
+    sys.stdout.write("".join(json.dumps(o, ensure_ascii=False) + "\n" for o in objects))
+    sys.stdout.flush()
+
+
+def _remove_sandbox(session_id: str) -> None:
+    """Remove the session's containers and volume, if this build has a sandbox and an engine."""
+    try:
+        from tether.core.sandbox import docker as sandbox
+    except ModuleNotFoundError as exc:
+        if exc.name != "tether.core.sandbox.docker":
+            log.warning("not removing session %s's containers: %s", session_id, exc)
+        return
+    try:
+        sandbox.remove_session_resources(session_id, volume=True)
+    except (errors.SandboxError, OSError) as exc:
+        log.warning("could not remove session %s's containers and volume: %s", session_id, exc)
+
+
+def _remove_files(session: SessionLog) -> None:
+    try:
+        shutil.rmtree(session.dir)
+    except OSError as exc:
+        raise errors.StorageError(f"could not remove {session.dir}: {exc.strerror}") from None
+
+
+COMMANDS: dict[str, Callable[..., None]] = {"ls": ls, "show": show, "tail": tail, "rm": rm}

@@ -1,0 +1,202 @@
+"""Events as a person reads them: one pure function from an event to a rich
+renderable, shared by `tail` and the live view of `run`.
+
+Mostly one line per event. Structure is carried by glyphs and indentation, not
+only by colour, so the output stays readable with NO_COLOR or in a pipe.
+Everything from the log is `Text` (never markup), and control characters are
+made visible, so an agent's output cannot restyle or drive the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from rich.console import RenderableType
+from rich.text import Text
+
+from tether.core import events as ev
+
+TOOL_GLYPH = "▸"
+RESULT_GLYPH = "⎿"
+LINE_CHARS = 160
+RESULT_LINES = 4
+MESSAGE_LINES = 40
+
+# C0 controls (but newline and tab), DEL and C1 controls, shown as U+FFFD.
+_CONTROLS = {c: "\ufffd" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)] if c not in (9, 10)}
+# The input field that says the most about a call, per Managed Agents tool.
+_MAIN_INPUT = {
+    "bash": "command",
+    "read": "file_path",
+    "write": "file_path",
+    "edit": "file_path",
+    "glob": "pattern",
+    "grep": "pattern",
+}
+
+
+def render_event(event: ev.Event) -> RenderableType | None:
+    """How `event` looks on a terminal, or None for events not worth a line."""
+    renderer = _RENDERERS.get(type(event))
+    return renderer(event) if renderer is not None else None
+
+
+def clean(text: str) -> str:
+    """`text` with control characters (escape sequences included) made harmless."""
+    return text.translate(_CONTROLS)
+
+
+def one_line(text: str, limit: int = LINE_CHARS) -> str:
+    """The first line of `text`, cut to `limit` characters, with `…` if anything was left out."""
+    stripped = text.strip()
+    first = stripped.split("\n", 1)[0]
+    cut = first[:limit]
+    return clean(cut) + (" …" if len(cut) < len(stripped) else "")
+
+
+def first_lines(text: str, count: int, limit: int = LINE_CHARS) -> tuple[list[str], int]:
+    """Up to `count` lines of `text`, each cut to `limit`, and how many lines were left out."""
+    lines = text.rstrip("\n").split("\n")
+    shown = [clean(line[:limit]) + (" …" if len(line) > limit else "") for line in lines[:count]]
+    return shown, max(0, len(lines) - count)
+
+
+def tool_input_summary(name: str, tool_input: Mapping[str, Any]) -> str:
+    """A short, one-line description of a tool call's input (`ls -la`, `src/app.py`, …)."""
+    main = tool_input.get(_MAIN_INPUT.get(name, ""))
+    if not isinstance(main, str):
+        if name == "bash" and tool_input.get("restart"):
+            return "(restart the shell)"
+        return one_line(json.dumps(dict(tool_input), ensure_ascii=False))
+    extra = ""
+    if name in ("glob", "grep") and isinstance(tool_input.get("path"), str):
+        extra = f"in {tool_input['path']}"
+    elif name == "read" and tool_input.get("view_range"):
+        extra = f"lines {tool_input['view_range']}"
+    text = one_line(main)
+    return f"{text}  ({one_line(extra)})" if extra else text
+
+
+# -- one renderer per event type ---------------------------------------------------
+
+
+def _created(event: ev.SessionCreated) -> Text:
+    parts = [f"model {event.model}"]
+    if event.tools:
+        parts.append("tools " + ", ".join(event.tools))
+    if event.image:
+        parts.append(f"image {event.image}")
+    parts.append(f"workspace {event.workspace or 'volume'}")
+    return Text("● session created: " + clean(" · ".join(parts)), style="dim")
+
+
+def _user_message(event: ev.UserMessage) -> Text:
+    lines, more = first_lines(event.content, MESSAGE_LINES, limit=10_000)
+    text = Text("> ", style="bold")
+    text.append("\n  ".join(lines), style="bold")
+    return _with_more(text, more, indent="  ")
+
+
+def _agent_message(event: ev.AgentMessage) -> Text:
+    return Text(clean(event.content.strip("\n")))
+
+
+def _thinking(event: ev.AgentThinking) -> Text:
+    lines, more = first_lines(event.content, 3)
+    text = Text("∴ " + "\n  ".join(lines), style="dim italic")
+    return _with_more(text, more, indent="  ")
+
+
+def _tool_use(event: ev.AgentToolUse) -> Text:
+    text = Text(f"{TOOL_GLYPH} ", style="cyan")
+    text.append(clean(event.name), style="bold cyan")
+    text.append("  " + tool_input_summary(event.name, event.input))
+    return text
+
+
+def _tool_result(event: ev.AgentToolResult) -> Text:
+    style = "red" if event.is_error else "dim"
+    if not event.content.strip():
+        return Text(f"  {RESULT_GLYPH} (no output)", style=style)
+    lines, more = first_lines(event.content, RESULT_LINES)
+    text = Text(f"  {RESULT_GLYPH} " + "\n    ".join(lines), style=style)
+    text = _with_more(text, more, indent="    ")
+    if event.truncated:
+        text.append(" (truncated)", style="dim")
+    return text
+
+
+def _model_end(event: ev.ModelRequestEnd) -> Text:
+    usage = event.usage
+    seconds = event.duration_ms / 1000
+    line = f"· turn {event.turn} · {_tokens(usage.input_tokens + usage.cache_read_input_tokens)}"
+    line += f" in · {_tokens(usage.output_tokens)} out · {seconds:.1f}s"
+    return Text(line, style="red dim" if event.is_error else "dim")
+
+
+def _interrupt(event: ev.UserInterrupt) -> Text:
+    return Text(f"! interrupted ({clean(event.reason)})", style="yellow")
+
+
+def _provisioned(event: ev.SandboxProvisioned) -> Text:
+    seconds = event.duration_ms / 1000
+    line = f"● sandbox ready: {event.image}, container {event.container_id[:12]} ({seconds:.1f}s)"
+    return Text(clean(line), style="dim")
+
+
+def _lost(event: ev.SandboxLost) -> Text:
+    line = f"! sandbox lost: {event.reason} (container {event.container_id[:12]})"
+    return Text(clean(line), style="yellow")
+
+
+def _released(event: ev.SandboxReleased) -> Text:
+    reason = f" ({event.reason})" if event.reason else ""
+    return Text(clean(f"● sandbox released{reason}"), style="dim")
+
+
+def _running(event: ev.StatusRunning) -> Text:
+    return Text(clean(f"● running (pid {event.pid} on {event.host})"), style="dim")
+
+
+def _idle(event: ev.StatusIdle) -> Text:
+    return Text(clean(f"● idle: {event.stop_reason}"), style="dim")
+
+
+def _terminated(event: ev.StatusTerminated) -> Text:
+    return Text(clean(f"● terminated by {event.by}"), style="yellow")
+
+
+def _error(event: ev.SessionError) -> Text:
+    line = f"✗ {event.error_type}: {one_line(event.message, 400)} ({event.retry_status})"
+    return Text(clean(line), style="red")
+
+
+def _with_more(text: Text, more: int, indent: str) -> Text:
+    if more:
+        text.append(f"\n{indent}… {more} more line{'s' if more != 1 else ''}", style="dim")
+    return text
+
+
+def _tokens(count: int) -> str:
+    return f"{count / 1000:.1f}k" if count >= 1000 else str(count)
+
+
+_RENDERERS: dict[type[ev.Event], Callable[[Any], Text]] = {
+    ev.SessionCreated: _created,
+    ev.UserMessage: _user_message,
+    ev.UserInterrupt: _interrupt,
+    ev.ModelRequestEnd: _model_end,
+    ev.AgentMessage: _agent_message,
+    ev.AgentThinking: _thinking,
+    ev.AgentToolUse: _tool_use,
+    ev.AgentToolResult: _tool_result,
+    ev.SandboxProvisioned: _provisioned,
+    ev.SandboxLost: _lost,
+    ev.SandboxReleased: _released,
+    ev.StatusRunning: _running,
+    ev.StatusIdle: _idle,
+    ev.StatusTerminated: _terminated,
+    ev.SessionError: _error,
+}

@@ -1,0 +1,157 @@
+"""How `ls` and `show` look: the session table and the detail view.
+
+The `ls` table is laid out here rather than by `rich.table.Table`, which takes
+seconds for thousands of rows; rich still decides whether and how to colour
+(NO_COLOR, pipes), one short string per style.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from rich.cells import set_cell_size
+from rich.console import Console, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from tether.core.summary import UNREADABLE, SessionStats, SessionSummary
+
+from .render import clean
+
+HEADERS = ("ID", "STATUS", "CREATED", "LAST ACTIVITY", "TURNS", "PROMPT")
+STATUS_STYLES = {"running": "bold green", "crashed": "red", "terminated": "dim", UNREADABLE: "red"}
+_GAP = "  "
+
+
+def print_session_table(
+    screen: Console, summaries: Sequence[SessionSummary], now: datetime | None = None
+) -> None:
+    """Write the `ls` table for `summaries` to `screen`, one row each, prompts cut to fit."""
+    now = now or datetime.now(UTC)
+    rows = [_row(s, now) for s in summaries]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(HEADERS[:-1])]
+    # A pipe gets whole prompts (for grep); a terminal gets rows that fit its width.
+    room = max(12, screen.width - sum(widths) - len(_GAP) * len(widths))
+    fit = screen.is_terminal
+    styled = _Styler(screen)
+    header = _GAP.join(h.ljust(w) for h, w in zip(HEADERS, widths, strict=False)) + _GAP + "PROMPT"
+    lines = [styled(header, "bold")]
+    for summary, row in zip(summaries, rows, strict=True):
+        cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=True)]
+        cells[1] = styled(cells[1], STATUS_STYLES.get(summary.status, ""))
+        cells[4] = row[4].rjust(widths[4])
+        prompt = clean(summary.prompt)
+        cells.append(set_cell_size(prompt, room).rstrip() if fit else prompt)
+        lines.append(_GAP.join(cells).rstrip())
+    screen.file.write("\n".join(lines) + "\n")
+    screen.file.flush()
+
+
+def _row(summary: SessionSummary, now: datetime) -> list[str]:
+    turns = "?" if summary.turns is None else str(summary.turns)
+    return [
+        summary.id,
+        summary.status,
+        local_time(summary.created),
+        ago(summary.last_activity, now),
+        turns,
+    ]
+
+
+class _Styler:
+    """Renders `text` in `style` through rich once per distinct pair (a handful per table)."""
+
+    def __init__(self, screen: Console) -> None:
+        self.screen = screen
+        self.cache: dict[tuple[str, str], str] = {}
+
+    def __call__(self, text: str, style: str) -> str:
+        if not style or self.screen.no_color or not self.screen.is_terminal:
+            return text
+        key = (text, style)
+        if key not in self.cache:
+            with self.screen.capture() as capture:
+                self.screen.print(Text(text, style=style), end="", soft_wrap=True)
+            self.cache[key] = capture.get()
+        return self.cache[key]
+
+
+def parse_ts(ts: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(ts) if ts else None
+    except ValueError:
+        return None
+
+
+def local_time(ts: str | None) -> str:
+    """`ts` (RFC 3339, UTC) in local time to the minute, or `-`."""
+    moment = parse_ts(ts)
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+def ago(ts: str | None, now: datetime) -> str:
+    """How long before `now` the moment `ts` was, roughly: `12s ago`, `5m ago`, `3d ago`."""
+    moment = parse_ts(ts)
+    if moment is None:
+        return "-"
+    seconds = max(0, int((now - moment).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def stats_view(stats: SessionStats, now: datetime | None = None) -> RenderableType:
+    """The `show` page: settings, status, usage and counts as aligned key/value rows."""
+    now = now or datetime.now(UTC)
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    for key, value in _stats_rows(stats, now):
+        grid.add_row(key, value if isinstance(value, Text) else Text(clean(value)))
+    return grid
+
+
+def _stats_rows(stats: SessionStats, now: datetime) -> list[tuple[str, str | Text]]:
+    s, u = stats.settings, stats.usage
+    status = stats.status + (f" ({stats.stop_reason})" if stats.stop_reason else "")
+    return [
+        ("session", stats.id),
+        ("status", Text(status, style=STATUS_STYLES.get(stats.status, ""))),
+        ("created", f"{local_time(stats.created)} ({ago(stats.created, now)})"),
+        ("last activity", f"{local_time(stats.last_activity)} ({ago(stats.last_activity, now)})"),
+        ("prompt", stats.prompt or "-"),
+        ("model", s.model),
+        ("tools", ", ".join(s.tools) or "-"),
+        ("sandbox", f"{s.image or '-'} · network {'on' if s.network else 'off'}"),
+        ("", f"{s.memory} memory · {s.cpus:g} cpus · {s.pids_limit} processes"),
+        ("workspace", s.workspace or "a Docker volume"),
+        ("limits", _limits(stats)),
+        ("turns", str(stats.turns)),
+        ("tokens", f"{u.total:,} ({u.input_tokens:,} in, {u.output_tokens:,} out,"),
+        ("", f"{u.cache_read_input_tokens:,} cache read, {u.cache_creation_input_tokens:,} write)"),
+        ("tool calls", _tool_calls(stats)),
+        ("errors", str(stats.errors)),
+        ("events", f"{stats.events:,}"),
+        ("", "\n".join(f"{count:>7,}  {name}" for name, count in stats.counts.items())),
+    ]
+
+
+def _limits(stats: SessionStats) -> str:
+    s = stats.settings
+    parts = [
+        f"turns {s.max_turns if s.max_turns is not None else '-'}",
+        f"token budget {s.token_budget if s.token_budget is not None else '-'}",
+        f"timeout {f'{s.timeout_s:g}s' if s.timeout_s is not None else '-'}",
+        f"{s.max_tokens} tokens a response",
+    ]
+    return " · ".join(parts)
+
+
+def _tool_calls(stats: SessionStats) -> str:
+    total = sum(stats.tool_calls.values())
+    if not total:
+        return "0"
+    names = ", ".join(f"{name} {count}" for name, count in stats.tool_calls.items())
+    return f"{total} ({names}); {stats.tool_errors} failed"
