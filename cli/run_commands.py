@@ -1,0 +1,212 @@
+"""The write side: `run`, `resume` and `kill`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tether.core import __version__, config, errors
+from tether.core import events as ev
+from tether.core.store import SessionLog, SessionStore, check_session_id, new_session_id
+
+from . import console, live
+from .ids import resolve_session
+
+Prompt = Annotated[
+    str | None,
+    typer.Argument(help="What the agent should do. '-' (or a pipe with no PROMPT) reads stdin."),
+]
+Model = Annotated[str | None, typer.Option("--model", "-m", help="Model id.")]
+MaxTurns = Annotated[int | None, typer.Option(help="Stop after this many model requests.")]
+Budget = Annotated[
+    int | None, typer.Option("--budget", help="Stop once the session has used this many tokens.")
+]
+Timeout = Annotated[float | None, typer.Option(help="Stop after this many seconds.")]
+BaseUrl = Annotated[
+    str | None, typer.Option(help="Messages API endpoint (default: ANTHROPIC_BASE_URL).")
+]
+Json = Annotated[
+    bool, typer.Option("--json", help="Events as JSON Lines on stdout, then one result line.")
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No human output.")]
+
+
+def run(
+    prompt: Prompt = None,
+    model: Model = None,
+    system: Annotated[str | None, typer.Option(help="System prompt.")] = None,
+    system_file: Annotated[
+        Path | None, typer.Option(help="Read the system prompt from a file.", dir_okay=False)
+    ] = None,
+    max_turns: MaxTurns = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Most tokens in one response.")] = None,
+    budget: Budget = None,
+    timeout: Timeout = None,
+    image: Annotated[str | None, typer.Option(help="Sandbox image.")] = None,
+    workspace: Annotated[
+        Path | None, typer.Option(help="Host directory to mount at /workspace.", file_okay=False)
+    ] = None,
+    network: Annotated[bool | None, typer.Option(help="Give the sandbox a network.")] = None,
+    memory: Annotated[str | None, typer.Option(help="Sandbox memory limit, e.g. 2g.")] = None,
+    cpus: Annotated[float | None, typer.Option(help="Sandbox CPU limit.")] = None,
+    pids: Annotated[int | None, typer.Option(help="Most processes in the sandbox.")] = None,
+    base_url: BaseUrl = None,
+    session_id: Annotated[str | None, typer.Option(help="Use this id for the new session.")] = None,
+    json_mode: Json = False,
+    quiet: Quiet = False,
+) -> None:
+    """Start a session and run the agent in the foreground until it ends its turn.
+
+    Example: tether run "make the failing tests pass" --max-turns 30
+    """
+    text = read_prompt(prompt)
+    if system_file is not None:
+        system = _read_text(system_file)
+    settings = config.resolve(
+        {
+            "model": model,
+            "system": system,
+            "max_turns": max_turns,
+            "max_tokens": max_tokens,
+            "token_budget": budget,
+            "timeout_s": timeout,
+            "image": image,
+            "network": network,
+            "workspace": str(workspace.resolve()) if workspace else None,
+            "memory": memory,
+            "cpus": cpus,
+            "pids_limit": pids,
+            "base_url": base_url,
+        }
+    ).settings
+    api_key = live.require_api_key()
+    session_id = check_session_id(session_id) if session_id else new_session_id()
+    session = SessionStore().create(_created(session_id, settings), session_id)
+    session.append(ev.UserMessage(content=text))
+    _announce(session, session.read(), json_mode, quiet)
+    from tether.core.harness import Limits
+
+    limits = Limits(
+        max_turns=settings.max_turns,
+        token_budget=settings.token_budget,
+        timeout_s=settings.timeout_s,
+    )
+    raise typer.Exit(live.wake(session, api_key, settings.base_url, limits, json_mode, quiet))
+
+
+def resume(
+    session: Annotated[
+        str | None, typer.Argument(metavar="ID", help="Session id or prefix.")
+    ] = None,
+    prompt: Prompt = None,
+    last: Annotated[bool, typer.Option("--last", help="The most recent session.")] = False,
+    max_turns: MaxTurns = None,
+    budget: Budget = None,
+    timeout: Timeout = None,
+    base_url: BaseUrl = None,
+    json_mode: Json = False,
+    quiet: Quiet = False,
+) -> None:
+    """Wake a harness on a session: continue a stopped run, or add PROMPT first.
+
+    Example: tether resume 1m86k "now update the changelog"
+    """
+    if last and session is not None and prompt is None:
+        session, prompt = None, session  # `resume --last PROMPT`
+    log = resolve_session(session, last)
+    text = read_prompt(prompt, optional=True)
+    api_key = live.require_api_key()
+    log.acquire()
+    created = log.read(0, 1)
+    if not created or not isinstance(created[0], ev.SessionCreated):
+        raise errors.LogCorrupt(f"session {log.id} does not start with session.created")
+    shown = [created[0]]
+    if text is not None:
+        log.append(ev.UserMessage(content=text))
+        shown += log.read(-1)
+    _announce(log, shown, json_mode, quiet)
+    from tether.core.harness import Limits
+
+    limits = Limits(
+        max_turns=max_turns if max_turns is not None else created[0].max_turns,
+        token_budget=budget if budget is not None else created[0].token_budget,
+        timeout_s=timeout if timeout is not None else created[0].timeout_s,
+    )
+    url = base_url or created[0].base_url or config.resolve().settings.base_url
+    raise typer.Exit(live.wake(log, api_key, url, limits, json_mode, quiet))
+
+
+def kill(
+    session: Annotated[
+        str | None, typer.Argument(metavar="ID", help="Session id or prefix.")
+    ] = None,
+    last: Annotated[bool, typer.Option("--last", help="The most recent session.")] = False,
+    grace: Annotated[float, typer.Option(help="Seconds to wait before SIGKILL.")] = 10.0,
+) -> None:
+    """Stop a session's harness (SIGTERM, then SIGKILL) and remove its containers.
+
+    The log stays; a killed session can be resumed. Example: tether kill 1m86k
+    """
+    from tether.core.kill import kill as kill_session
+
+    log = resolve_session(session, last)
+    action = kill_session(log, grace_s=grace)
+    console.out.print(f"{log.id}: {action}")
+
+
+def read_prompt(prompt: str | None, optional: bool = False) -> str | None:
+    """PROMPT itself; stdin only for '-' or a pipe with no PROMPT; never empty."""
+    if prompt == "-" or (prompt is None and not sys.stdin.isatty() and not optional):
+        prompt = sys.stdin.read()
+    if prompt is None and optional:
+        return None
+    if prompt is None or not prompt.strip():
+        raise errors.UsageError("the prompt is empty: give PROMPT, or '-' to read it from stdin")
+    return prompt
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise errors.UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _created(session_id: str, settings: config.Settings) -> ev.SessionCreated:
+    from tether.core.sandbox.tools import TOOL_SPECS
+
+    return ev.SessionCreated(
+        session_id=session_id,
+        model=settings.model,
+        system=settings.system,
+        tools=tuple(spec.name for spec in TOOL_SPECS),
+        image=settings.image,
+        workspace=settings.workspace,
+        network=settings.network,
+        max_turns=settings.max_turns,
+        max_tokens=settings.max_tokens,
+        token_budget=settings.token_budget,
+        timeout_s=settings.timeout_s,
+        memory=settings.memory,
+        cpus=settings.cpus,
+        pids_limit=settings.pids_limit,
+        base_url=settings.base_url,
+        tether_version=__version__,
+    )
+
+
+def _announce(log: SessionLog, shown: list[ev.Event], json_mode: bool, quiet: bool) -> None:
+    """The session id first: as the session.created event in JSON, or one line for a person."""
+    if json_mode:
+        sys.stdout.write("".join(event.to_json() + "\n" for event in shown))
+        sys.stdout.flush()
+    elif quiet:
+        console.out.print(log.id)
+    else:
+        console.out.print(f"[bold]session {log.id}[/]")
+
+
+COMMANDS = {"run": run, "resume": resume, "kill": kill}

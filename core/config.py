@@ -1,0 +1,148 @@
+"""Settings for a run: defaults, then the TOML config file, then `TETHER_*`
+environment variables, then command-line flags, each overriding the one before.
+
+`resolve` also says where each value came from, for `tether config`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from . import errors, paths
+
+# Kept here rather than imported so that reading settings never imports the SDKs.
+DEFAULT_MODEL = "claude-sonnet-5-5"  # the newest Sonnet in the SDK's model list (a test checks)
+DEFAULT_IMAGE = "python:3.12-bookworm"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything a session is created with. None means "no limit" for limits."""
+
+    model: str = DEFAULT_MODEL
+    """Model id sent to the Messages API."""
+    system: str | None = None
+    """System prompt (text)."""
+    max_turns: int | None = None
+    """Most model requests in one run or resume."""
+    max_tokens: int = 8192
+    """Most output tokens in one model response."""
+    token_budget: int | None = None
+    """Most tokens (input, output and cache) over the whole session."""
+    timeout_s: float | None = None
+    """Wall-clock limit of one run or resume, in seconds."""
+    image: str = DEFAULT_IMAGE
+    """Sandbox image."""
+    workspace: str | None = None
+    """Host directory mounted at /workspace; unset means a Docker volume per session."""
+    network: bool = False
+    """Give the sandbox a network."""
+    memory: str = "2g"
+    """Sandbox memory limit (Docker syntax: 512m, 2g)."""
+    cpus: float = 2.0
+    """Sandbox CPU limit."""
+    pids_limit: int = 512
+    """Most processes in the sandbox."""
+    base_url: str | None = None
+    """Messages API endpoint; ANTHROPIC_BASE_URL also sets it."""
+
+
+@dataclass(frozen=True)
+class Resolved:
+    settings: Settings
+    sources: dict[str, str] = field(default_factory=dict)  # field name -> default/file/env/flag
+
+
+_TYPES: dict[str, type] = {
+    "model": str,
+    "system": str,
+    "max_turns": int,
+    "max_tokens": int,
+    "token_budget": int,
+    "timeout_s": float,
+    "image": str,
+    "workspace": str,
+    "network": bool,
+    "memory": str,
+    "cpus": float,
+    "pids_limit": int,
+    "base_url": str,
+}
+_POSITIVE = {"max_turns", "max_tokens", "token_budget", "timeout_s", "cpus", "pids_limit"}
+
+
+def resolve(flags: dict[str, Any] | None = None, config_path: Path | None = None) -> Resolved:
+    """Merge defaults, the config file, the environment and `flags` (None values are unset)."""
+    settings, sources = Settings(), {f.name: "default" for f in fields(Settings)}
+    path = config_path or paths.config_file()
+    layers = [
+        (f"file {path}", _read_file(path)),
+        ("env", _read_env()),
+        ("flag", {k: v for k, v in (flags or {}).items() if v is not None}),
+    ]
+    for source, values in layers:
+        for name, value in values.items():
+            settings = replace(settings, **{name: _convert(name, value, source)})
+            sources[name] = source
+    return Resolved(settings, sources)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise errors.ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise errors.ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    for key in data:
+        if key not in _TYPES:
+            raise errors.ConfigError(f"{path}: unknown key {key!r}")
+    return data
+
+
+def _read_env() -> dict[str, Any]:
+    values = {}
+    for name in _TYPES:
+        raw = os.environ.get(f"TETHER_{name.upper()}")
+        if raw is not None and raw != "":
+            values[name] = raw
+    if "base_url" not in values and os.environ.get("ANTHROPIC_BASE_URL"):
+        values["base_url"] = os.environ["ANTHROPIC_BASE_URL"]
+    return values
+
+
+def _convert(name: str, value: Any, source: str) -> Any:
+    """Check and convert one value; strings from the environment are parsed."""
+    kind = _TYPES[name]
+    where = f"TETHER_{name.upper()}" if source == "env" else f"{source}: {name}"
+    try:
+        converted = _parse(kind, value)
+    except (TypeError, ValueError):
+        raise errors.ConfigError(f"{where} must be {_KIND_WORDS[kind]}, not {value!r}") from None
+    if name in _POSITIVE and converted <= 0:
+        raise errors.ConfigError(f"{where} must be greater than 0, not {value!r}")
+    return converted
+
+
+def _parse(kind: type, value: Any) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(value).lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(value)
+    if isinstance(value, bool) or (kind is str and not isinstance(value, str)):
+        raise TypeError(value)
+    return kind(value)
+
+
+_KIND_WORDS = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}

@@ -1,0 +1,400 @@
+"""The brain: a stateless loop that wakes on a session log and carries it on.
+
+`Harness.wake()` reads the log, closes what a dead harness left open, then
+alternates model requests and tool calls until the model ends its turn or a
+limit stops it. Everything it knows comes from the log, and everything it does
+is appended (and fsynced) before anything acts on it, so it can be killed at
+any instant and a new harness continues from the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from . import __version__, errors
+from . import events as ev
+from .context import Context, cached_tools, system_blocks, with_cache_breakpoints
+from .exit_codes import ExitCode, for_error, for_stop_reason
+from .interrupts import InterruptGuard
+from .model import ModelClient, ModelRequest, ModelResponse, RetryableModelError, retry_delay
+from .sandbox.protocol import Resources, Sandbox, ToolResult
+from .sandbox.tools import TOOL_SPECS, check_input
+from .store import SessionLog
+
+log = logging.getLogger(__name__)
+
+KILL_REQUEST = "kill-requested"  # file `tether kill` leaves beside the log before SIGTERM
+INTERRUPTED_RESULT = (
+    "Interrupted: the harness stopped while this tool call was running, so it may or may "
+    "not have run, in part or in full. Check its effects before running it again."
+)
+NOT_RUN_RESULT = "Not run: the run stopped ({reason}) before this tool call started."
+LOST_RESULT = (
+    "The sandbox container was lost ({reason}). Files in /workspace are kept, but the "
+    "shell's state (working directory, variables, background jobs) was reset; the next "
+    "call gets a fresh container."
+)
+
+
+class Observer(Protocol):
+    """What the harness tells whoever is watching (the CLI renders it)."""
+
+    def event(self, event: ev.Event) -> None:
+        """An event that has just been appended (and fsynced)."""
+
+    def text(self, delta: str) -> None:
+        """A piece of the model's text as it streams in, before it is recorded."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """Limits of one wake. `token_budget` counts the whole session's tokens."""
+
+    max_turns: int | None = None
+    token_budget: int | None = None
+    timeout_s: float | None = None
+    max_retries: int = 4
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """How a wake ended."""
+
+    stop_reason: str
+    exit_code: ExitCode
+    turns: int
+    usage: ev.Usage = field(default_factory=ev.Usage)
+    error: errors.TetherError | None = None
+
+
+class Harness:
+    """One wake of one session: give it the log, a model client and a sandbox."""
+
+    def __init__(
+        self,
+        session: SessionLog,
+        model: ModelClient,
+        sandbox: Sandbox,
+        observer: Observer,
+        limits: Limits | None = None,
+    ) -> None:
+        self.session = session
+        self.model = model
+        self.sandbox = sandbox
+        self.observer = observer
+        self.limits = limits or Limits()
+        self.context = Context()
+        self.settings: ev.SessionCreated | None = None
+        self.session_usage = ev.Usage()
+        self.run_usage = ev.Usage()
+        self.turn = 0
+        self.run_turns = 0
+        self._container: str | None = None
+        self._open_span = False
+        self._guard = InterruptGuard(self.limits.timeout_s)
+
+    # -- the run ---------------------------------------------------------------
+
+    def wake(self) -> Outcome:
+        """Carry the session on until the model ends its turn or something stops it."""
+        self.session.acquire()
+        try:
+            with self._guard:
+                return self._wake_locked()
+        finally:
+            self.session.close()
+
+    def _wake_locked(self) -> Outcome:
+        self._load(self.session.read())
+        try:
+            self._append(
+                ev.StatusRunning(
+                    pid=os.getpid(), host=socket.gethostname(), tether_version=__version__
+                )
+            )
+            self._close_open_tool_uses(INTERRUPTED_RESULT)
+            stop_reason = self._loop()
+        except errors.Interrupted as exc:
+            return self._stop_interrupted(exc)
+        except errors.TetherError as exc:
+            return self._stop_on_error(exc)
+        except BaseException:
+            self._release("error")
+            raise
+        self._release("run ended")
+        self._append(ev.StatusIdle(stop_reason=stop_reason))
+        return self._outcome(stop_reason, for_stop_reason(stop_reason))
+
+    def _load(self, events: list[ev.Event]) -> None:
+        if not events or not isinstance(events[0], ev.SessionCreated):
+            raise errors.LogCorrupt(
+                f"session {self.session.id} does not start with session.created"
+            )
+        self.settings = events[0]
+        for event in events:
+            self._track(event)
+
+    def _loop(self) -> str:
+        while True:
+            if not self.context.needs_model():
+                return "end_turn"
+            if self.limits.max_turns is not None and self.run_turns >= self.limits.max_turns:
+                return "max_turns"
+            budget = self.limits.token_budget
+            if budget is not None and self.session_usage.total >= budget:
+                return "budget_reached"
+            if self._request() is None:
+                return "retries_exhausted"
+            if not self.context.open_tool_uses:
+                return "end_turn"  # an answer without tool calls (even an empty one) ends the turn
+            self._run_tools()
+
+    # -- the model -------------------------------------------------------------
+
+    def _request(self) -> ModelResponse | None:
+        """One model response, fully recorded; None once retries are exhausted."""
+        for attempt in range(self.limits.max_retries + 1):
+            self._append(ev.ModelRequestStart(model=self._settings.model))
+            self._open_span = True
+            started = time.monotonic()
+            try:
+                response = self.model.create(self._build_request(), on_text=self.observer.text)
+            except RetryableModelError as exc:
+                if not self._record_retry(exc, attempt, started):
+                    return None
+                time.sleep(retry_delay(attempt, exc.retry_after_s))
+                continue
+            except errors.ModelError:
+                self._end_span(started, is_error=True, stop_reason="error")
+                raise
+            self._record_response(response, started)
+            return response
+        return None
+
+    def _build_request(self) -> ModelRequest:
+        settings = self._settings
+        tools = [spec.to_api() for spec in TOOL_SPECS if spec.name in settings.tools]
+        return ModelRequest(
+            model=settings.model,
+            system=system_blocks(settings.system),
+            messages=tuple(with_cache_breakpoints(self.context.messages)),
+            tools=tuple(cached_tools(tools)),
+            max_tokens=settings.max_tokens,
+        )
+
+    def _record_retry(self, exc: RetryableModelError, attempt: int, started: float) -> bool:
+        """Record a failed attempt; False when it was the last one allowed."""
+        self._end_span(started, is_error=True, stop_reason="error")
+        exhausted = attempt >= self.limits.max_retries
+        self._append(
+            ev.SessionError(
+                error_type=exc.error_type,
+                message=str(exc),
+                retry_status="exhausted" if exhausted else "retrying",
+            )
+        )
+        return not exhausted
+
+    def _record_response(self, response: ModelResponse, started: float) -> None:
+        """All of a response's content and its span end, with a single fsync."""
+        self.turn += 1
+        self.run_turns += 1
+        self.run_usage += response.usage
+        content = [_content_event(block) for block in response.content]
+        end = ev.ModelRequestEnd(
+            model=response.model or self._settings.model,
+            usage=response.usage,
+            stop_reason=response.stop_reason,
+            duration_ms=_ms_since(started),
+            turn=self.turn,
+        )
+        self._open_span = False
+        self._append(*content, end)
+
+    def _end_span(self, started: float, *, is_error: bool, stop_reason: str) -> None:
+        if self._open_span:
+            self._open_span = False
+            self._append(
+                ev.ModelRequestEnd(
+                    model=self._settings.model,
+                    duration_ms=_ms_since(started),
+                    is_error=is_error,
+                    stop_reason=stop_reason,
+                    turn=self.turn,
+                )
+            )
+
+    # -- tools -----------------------------------------------------------------
+
+    def _run_tools(self) -> None:
+        for use_id, use in list(self.context.open_tool_uses.items()):
+            self._append(self._execute(use_id, use["name"], use["input"]))
+
+    def _execute(self, use_id: str, name: str, tool_input: Mapping[str, Any]) -> ev.AgentToolResult:
+        started = time.monotonic()
+        problem = check_input(name, tool_input)
+        if problem is not None:
+            result = ToolResult(content=problem, is_error=True)
+        else:
+            result = self._execute_in_sandbox(name, tool_input)
+        return ev.AgentToolResult(
+            tool_use_id=use_id,
+            content=result.content,
+            is_error=result.is_error,
+            duration_ms=_ms_since(started),
+            truncated=result.truncated,
+        )
+
+    def _execute_in_sandbox(self, name: str, tool_input: Mapping[str, Any]) -> ToolResult:
+        if self._container is None:
+            self._provision()
+        try:
+            return self.sandbox.execute(name, tool_input)
+        except errors.SandboxLost as exc:
+            self._append(ev.SandboxLost(container_id=self._container or "", reason=str(exc)))
+            self._container = None
+            return ToolResult(content=LOST_RESULT.format(reason=exc), is_error=True)
+
+    def _provision(self) -> None:
+        settings = self._settings
+        provisioned = self.sandbox.provision(
+            Resources(
+                session_id=self.session.id,
+                image=settings.image,
+                workspace=settings.workspace,
+                network=settings.network,
+                memory=settings.memory,
+                cpus=settings.cpus,
+                pids_limit=settings.pids_limit,
+            )
+        )
+        self._container = provisioned.container_id
+        self._append(
+            ev.SandboxProvisioned(
+                container_id=provisioned.container_id,
+                image=provisioned.image,
+                duration_ms=provisioned.duration_ms,
+            )
+        )
+
+    def _close_open_tool_uses(self, message: str) -> None:
+        """Give every recorded call without a result an error result, so none is re-run."""
+        for use_id in list(self.context.open_tool_uses):
+            self._append(ev.AgentToolResult(tool_use_id=use_id, content=message, is_error=True))
+
+    # -- stopping --------------------------------------------------------------
+
+    def _stop_interrupted(self, exc: errors.Interrupted) -> Outcome:
+        started = time.monotonic()
+        self._end_span(started, is_error=True, stop_reason="interrupted")
+        killed = exc.signum == signal.SIGTERM and self._take_kill_request()
+        reason = "kill" if killed else exc.reason
+        self._close_running_tool(reason)
+        self._append(ev.UserInterrupt(reason=reason))
+        self._release(reason)
+        if killed:
+            self._append(ev.StatusTerminated(by="kill"))
+            return self._outcome("terminated", ExitCode.TERMINATED)
+        stop_reason = "timeout" if exc.reason == "timeout" else "interrupted"
+        self._append(ev.StatusIdle(stop_reason=stop_reason))
+        code = for_stop_reason(stop_reason) if stop_reason == "timeout" else for_error(exc)
+        return self._outcome(stop_reason, code)
+
+    def _close_running_tool(self, reason: str) -> None:
+        """The call that was running may have run in part; the ones after it did not run."""
+        open_ids = list(self.context.open_tool_uses)
+        for index, use_id in enumerate(open_ids):
+            message = INTERRUPTED_RESULT if index == 0 else NOT_RUN_RESULT.format(reason=reason)
+            self._append(ev.AgentToolResult(tool_use_id=use_id, content=message, is_error=True))
+
+    def _stop_on_error(self, exc: errors.TetherError) -> Outcome:
+        if isinstance(exc, errors.StorageError | errors.LogCorrupt):
+            raise exc  # the log cannot take more events; it reads as crashed, and resumable
+        self._end_span(time.monotonic(), is_error=True, stop_reason="error")
+        self._close_running_tool(type(exc).__name__)
+        self._append(
+            ev.SessionError(
+                error_type=type(exc).__name__, message=str(exc), retry_status="terminal"
+            )
+        )
+        self._release("error")
+        self._append(ev.StatusIdle(stop_reason="error"))
+        return self._outcome("error", for_error(exc), error=exc)
+
+    def _take_kill_request(self) -> bool:
+        try:
+            (self.session.dir / KILL_REQUEST).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _release(self, reason: str) -> None:
+        if self._container is None:
+            return
+        container, self._container = self._container, None
+        try:
+            self.sandbox.release()
+        except errors.SandboxError as exc:
+            log.warning("could not remove container %s: %s", container[:12], exc)
+        self._append(ev.SandboxReleased(container_id=container, reason=reason))
+
+    def _outcome(
+        self, stop_reason: str, code: ExitCode, error: errors.TetherError | None = None
+    ) -> Outcome:
+        return Outcome(
+            stop_reason=stop_reason,
+            exit_code=code,
+            turns=self.run_turns,
+            usage=self.run_usage,
+            error=error,
+        )
+
+    # -- the log ---------------------------------------------------------------
+
+    def _append(self, *events: ev.Event) -> None:
+        """Append (one fsync for the lot), update the context, then tell the observer."""
+        with self._guard.shielded():
+            recorded = self.session.append_many(events)
+            for event in recorded:
+                self._track(event)
+        for event in recorded:
+            self.observer.event(event)
+
+    def _track(self, event: ev.Event) -> None:
+        self.context.add(event)
+        if isinstance(event, ev.ModelRequestEnd) and not event.is_error:
+            self.turn = max(self.turn, event.turn)
+            self.session_usage += event.usage
+
+    @property
+    def _settings(self) -> ev.SessionCreated:
+        assert self.settings is not None
+        return self.settings
+
+
+def _content_event(block: Any) -> ev.Event:
+    kind = type(block).__name__
+    if kind == "TextBlock":
+        return ev.AgentMessage(content=block.text)
+    if kind == "ThinkingBlock":
+        return ev.AgentThinking(content=block.thinking, signature=block.signature)
+    return ev.AgentToolUse(tool_use_id=block.id, name=block.name, input=dict(block.input))
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def total_usage(events: Iterable[ev.Event]) -> ev.Usage:
+    usage = ev.Usage()
+    for event in events:
+        if isinstance(event, ev.ModelRequestEnd):
+            usage += event.usage
+    return usage

@@ -1,0 +1,68 @@
+"""Signals as exceptions, delivered only where the harness can take them.
+
+SIGINT (Ctrl-C), SIGTERM (a terminal closing, CI, `tether kill`) and the
+run's wall-clock alarm become `errors.Interrupted` in the main thread, so a
+blocking model stream or tool call stops at once. Inside `shielded()` (an
+append to the log, for one) a signal waits until the block ends, so a log
+line is never half-recorded by our own hand. After the first interrupt the
+rest are ignored: clean-up must run to the end.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from .errors import Interrupted
+
+REASONS = {signal.SIGINT: "ctrl-c", signal.SIGTERM: "sigterm", signal.SIGALRM: "timeout"}
+
+
+class InterruptGuard:
+    """Installs the handlers for one run; use as a context manager."""
+
+    def __init__(self, timeout_s: float | None = None) -> None:
+        self.timeout_s = timeout_s
+        self.delivered: Interrupted | None = None
+        self._depth = 0
+        self._pending: Interrupted | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> InterruptGuard:
+        for signum in REASONS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        if self.timeout_s:
+            signal.setitimer(signal.ITIMER_REAL, self.timeout_s)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+
+    @contextmanager
+    def shielded(self) -> Iterator[None]:
+        """Hold signals back for the length of the block, then deliver the first one."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+        if self._depth == 0 and self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._deliver(pending)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.delivered is not None:
+            return  # already stopping; let clean-up finish
+        interrupt = Interrupted(signum, REASONS.get(signal.Signals(signum), "signal"))
+        if self._depth:
+            self._pending = self._pending or interrupt
+        else:
+            self._deliver(interrupt)
+
+    def _deliver(self, interrupt: Interrupted) -> None:
+        self.delivered = interrupt
+        raise interrupt

@@ -1,0 +1,115 @@
+"""Helpers for end-to-end tests: the real `tether` command in a subprocess, pointed
+at a fake Messages API served from the test process, with a real Docker sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tether.core import events as ev
+from tether.core.store import SessionStore
+
+API_KEY = "sk-ant-test-SECRET-4f2b9c"
+TETHER = [sys.executable, "-m", "tether.cli"]
+
+
+def tether_env(base_url: str, image: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    env.update(
+        ANTHROPIC_API_KEY=API_KEY,
+        ANTHROPIC_BASE_URL=base_url,
+        TETHER_IMAGE=image,
+        TETHER_RETRY_BASE_S="0.01",
+        NO_COLOR="1",
+        COLUMNS="200",
+    )
+    env.update(extra)
+    return env
+
+
+def run(
+    args: list[str],
+    env: dict[str, str],
+    timeout: float = 90,
+    stdin: str | None = "",
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*TETHER, *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*TETHER, *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def session_events(session_id: str | None = None) -> list[ev.Event]:
+    store = SessionStore()
+    session = store.open(session_id) if session_id else store.last()
+    return session.read()
+
+
+def only_session_id() -> str:
+    ids = SessionStore().ids()
+    assert len(ids) == 1, ids
+    return ids[0]
+
+
+def of_type(events: list[ev.Event], kind: type) -> list[Any]:
+    return [e for e in events if isinstance(e, kind)]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def wait_for_event(kind: type, timeout: float = 30, count: int = 1) -> ev.Event:
+    def found() -> Any:
+        try:
+            matches = of_type(session_events(), kind)
+        except Exception:
+            return None
+        return matches[count - 1] if len(matches) >= count else None
+
+    return wait_for(found, timeout, f"{count}x {kind.TYPE}")
+
+
+def kill9(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+def json_lines(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def assert_invariants(events: list[ev.Event]) -> None:
+    """seq gap-free from 0; every tool call has exactly one result."""
+    assert [e.seq for e in events] == list(range(len(events)))
+    uses = [e.tool_use_id for e in of_type(events, ev.AgentToolUse)]
+    results = [e.tool_use_id for e in of_type(events, ev.AgentToolResult)]
+    for use_id in uses:
+        assert results.count(use_id) == 1, f"{use_id}: {results.count(use_id)} results"
+
+
+def files_under(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
