@@ -56,8 +56,10 @@ class Context:
         return self
 
     def needs_model(self) -> bool:
-        """Whether the conversation ends with the user's side (a prompt or tool results)."""
-        return bool(self.messages) and self.messages[-1]["role"] == "user"
+        """Whether it is the model's turn: the user's side spoke last and no call is open."""
+        if self.open_tool_uses or not self.messages:
+            return False
+        return bool(self.messages[-1]["role"] == "user")
 
     def _finish_response(self, end: ModelRequestEnd) -> None:
         blocks, self._pending = self._pending, None

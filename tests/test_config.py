@@ -1,0 +1,69 @@
+"""Settings precedence: defaults < config file < TETHER_* environment < flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tether.core import config, errors
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_each_layer_overrides_the_one_before(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    path = write(tmp_path / "c.toml", 'model = "from-file"\nmax_turns = 7\nimage = "img-file"\n')
+    monkeypatch.setenv("TETHER_MAX_TURNS", "9")
+    monkeypatch.setenv("TETHER_IMAGE", "img-env")
+    resolved = config.resolve({"image": "img-flag", "model": None}, config_path=path)
+    s = resolved.settings
+    assert (s.model, s.max_turns, s.image, s.memory) == ("from-file", 9, "img-flag", "2g")
+    assert resolved.sources["model"].startswith("file ")
+    assert resolved.sources["max_turns"] == "env"
+    assert resolved.sources["image"] == "flag"
+    assert resolved.sources["memory"] == "default"
+
+
+def test_environment_values_are_parsed(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("TETHER_NETWORK", "yes")
+    monkeypatch.setenv("TETHER_TIMEOUT_S", "2.5")
+    s = config.resolve(config_path=tmp_path / "none.toml").settings
+    assert s.network is True and s.timeout_s == 2.5
+
+
+def test_anthropic_base_url_is_the_fallback_endpoint(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+    assert config.resolve(config_path=tmp_path / "x").settings.base_url == "http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize("text,words", [
+    ("max_turns = 'many'", "max_turns must be a whole number"),
+    ("colour = 'blue'", "unknown key 'colour'"),
+    ("max_turns = 0", "greater than 0"),
+    ("model = [", "not valid TOML"),
+])
+def test_a_bad_file_names_the_file_and_the_key(tmp_path: Path, text: str, words: str) -> None:
+    path = write(tmp_path / "bad.toml", text)
+    with pytest.raises(errors.ConfigError) as caught:
+        config.resolve(config_path=path)
+    assert str(path) in str(caught.value) and words in str(caught.value)
+
+
+def test_a_bad_environment_value_names_the_variable(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("TETHER_CPUS", "lots")
+    with pytest.raises(errors.ConfigError, match="TETHER_CPUS must be a number"):
+        config.resolve(config_path=tmp_path / "none.toml")
+
+
+def test_the_default_model_is_a_sonnet_from_the_sdk_model_list() -> None:
+    import typing
+
+    from anthropic.types import model_param
+
+    names = set()
+    for arg in typing.get_args(model_param.ModelParam):
+        names |= set(typing.get_args(arg))
+    assert config.DEFAULT_MODEL in names and "sonnet" in config.DEFAULT_MODEL

@@ -1,0 +1,104 @@
+"""events → messages is a pure function; these pin down its rules."""
+
+from __future__ import annotations
+
+from tether.core import events as ev
+from tether.core.context import (
+    Context,
+    build_messages,
+    cached_tools,
+    system_blocks,
+    with_cache_breakpoints,
+)
+
+
+def response(*content: ev.Event, is_error: bool = False) -> list[ev.Event]:
+    return [
+        ev.ModelRequestStart(model="m"),
+        *content,
+        ev.ModelRequestEnd(model="m", is_error=is_error, turn=1),
+    ]
+
+
+def use(tool_id: str, command: str = "ls") -> ev.AgentToolUse:
+    return ev.AgentToolUse(tool_use_id=tool_id, name="bash", input={"command": command})
+
+
+def result(tool_id: str, content: str = "ok", is_error: bool = False) -> ev.AgentToolResult:
+    return ev.AgentToolResult(tool_use_id=tool_id, content=content, is_error=is_error)
+
+
+def test_a_full_exchange_alternates_roles() -> None:
+    events = [
+        ev.SessionCreated(model="m"),
+        ev.UserMessage(content="hi"),
+        *response(ev.AgentMessage(content="looking"), use("t1")),
+        result("t1", "file.txt"),
+        *response(ev.AgentMessage(content="done")),
+        ev.UserMessage(content="thanks"),
+    ]
+    messages = build_messages(events)
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant", "user"]
+    assert messages[1]["content"] == [
+        {"type": "text", "text": "looking"},
+        {"type": "tool_use", "id": "t1", "name": "bash", "input": {"command": "ls"}},
+    ]
+    assert messages[2]["content"] == [
+        {"type": "tool_result", "tool_use_id": "t1", "content": "file.txt", "is_error": False}
+    ]
+
+
+def test_a_response_without_its_end_is_dropped() -> None:
+    events = [
+        ev.UserMessage(content="hi"),
+        ev.ModelRequestStart(model="m"),
+        ev.AgentMessage(content="half of it"),
+        use("t1"),
+    ]
+    context = Context().add_all(events)
+    assert context.messages == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+    assert context.needs_model()
+    assert not context.open_tool_uses
+
+
+def test_an_errored_request_is_dropped_and_results_of_dropped_calls_ignored() -> None:
+    events = [
+        ev.UserMessage(content="hi"),
+        *response(use("t1"), is_error=True),
+        result("t1"),
+        *response(ev.AgentMessage(content="answer")),
+    ]
+    messages = build_messages(events)
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+
+
+def test_open_tool_uses_are_the_calls_without_results() -> None:
+    context = Context().add_all([ev.UserMessage(content="go"), *response(use("a"), use("b"))])
+    assert list(context.open_tool_uses) == ["a", "b"]
+    context.add(result("a"))
+    assert list(context.open_tool_uses) == ["b"]
+    assert not context.needs_model()
+
+
+def test_a_prompt_after_tool_results_joins_the_same_user_turn() -> None:
+    events = [ev.UserMessage(content="go"), *response(use("a")), result("a"),
+              ev.UserMessage(content="and then?")]
+    last = build_messages(events)[-1]
+    assert [b["type"] for b in last["content"]] == ["tool_result", "text"]
+
+
+def test_cache_breakpoints_mark_the_last_two_user_turns_without_touching_the_context() -> None:
+    events = [ev.UserMessage(content="1"), *response(use("a")), result("a"),
+              *response(use("b")), result("b")]
+    context = Context().add_all(events)
+    marked = with_cache_breakpoints(context.messages)
+    flags = ["cache_control" in m["content"][-1] for m in marked]
+    assert flags == [False, False, True, False, True]
+    assert not any("cache_control" in m["content"][-1] for m in context.messages)
+
+
+def test_system_and_tools_carry_a_breakpoint() -> None:
+    assert system_blocks(None) is None
+    assert system_blocks("be brief")[0]["cache_control"] == {"type": "ephemeral"}
+    tools = cached_tools([{"name": "a"}, {"name": "b"}])
+    assert "cache_control" not in tools[0] and "cache_control" in tools[1]
