@@ -25,9 +25,13 @@ from tether.core.store import SessionLog, SessionStore, new_session_id
 CREATED = ev.SessionCreated(model="claude-test", tools=("bash",), image="img")
 
 
+def created() -> ev.SessionCreated:
+    return ev.SessionCreated(model="claude-test", tools=("bash",), image="img")
+
+
 def make(store: SessionStore, count: int = 0, session_id: str | None = None) -> SessionLog:
     """A session with `count` user messages after its session.created, unlocked."""
-    session = store.create(CREATED, session_id=session_id)
+    session = store.create(created(), session_id=session_id)
     for i in range(count):
         session.append(ev.UserMessage(content=f"message {i}"))
     session.close()
