@@ -40,17 +40,16 @@ def _root(
     console.setup_logging(verbose)
 
 
-def _register() -> None:
-    from . import read_commands
+ORDER = ("run", "resume", "tail", "ls", "show", "kill", "rm")
 
-    for name, function in read_commands.COMMANDS.items():
-        app.command(name)(function)
-    try:
-        from . import run_commands
-    except ImportError:  # not written yet
-        return
-    for name, function in run_commands.COMMANDS.items():
-        app.command(name)(function)
+
+def _register() -> None:
+    """Add the commands, in the order `--help` lists them."""
+    from . import read_commands, run_commands
+
+    commands = {**read_commands.COMMANDS, **run_commands.COMMANDS}
+    for name in sorted(commands, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER)):
+        app.command(name)(commands[name])
 
 
 def main(argv: list[str] | None = None) -> int:
