@@ -164,7 +164,7 @@ def _write_json(objects: Any) -> None:
 def _remove_sandbox(session_id: str) -> None:
     """Remove the session's containers and volume, if this build has a sandbox and an engine."""
     try:
-        from tether.core.sandbox import docker as sandbox
+        import tether.core.sandbox.docker as sandbox
     except ModuleNotFoundError as exc:
         if exc.name != "tether.core.sandbox.docker":
             log.warning("not removing session %s's containers: %s", session_id, exc)
