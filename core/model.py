@@ -154,7 +154,7 @@ class AnthropicModel:
         try:
             return _stream(self._client, request, on_text)
         except _CallbackFailed as failed:
-            raise failed.__cause__ from None  # the caller's own error, untranslated
+            raise failed.original from None  # the caller's own error, untranslated
         except errors.TetherError:
             raise
         except Exception as exc:
@@ -163,6 +163,10 @@ class AnthropicModel:
 
 class _CallbackFailed(Exception):
     """Carries an exception raised by `on_text` past the SDK-error translation."""
+
+    def __init__(self, original: Exception) -> None:
+        super().__init__(str(original))
+        self.original = original
 
 
 def _request_kwargs(request: ModelRequest) -> dict[str, Any]:
@@ -203,7 +207,7 @@ def _call(on_text: Callable[[str], None], text: str) -> None:
     try:
         on_text(text)
     except Exception as exc:
-        raise _CallbackFailed() from exc
+        raise _CallbackFailed(exc) from exc
 
 
 def _response(message: Any) -> ModelResponse:

@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -252,7 +252,7 @@ def sse_events(reply: Reply, model: str, msg_id: str) -> list[dict[str, Any]]:
     """The stream of events for `reply`, in the API's order."""
     start = message_json(reply, model, msg_id) | {"content": [], "stop_reason": None}
     start["usage"] = _usage(reply, 1)
-    events = [{"type": "message_start", "message": start}, {"type": "ping"}]
+    events: list[dict[str, Any]] = [{"type": "message_start", "message": start}, {"type": "ping"}]
     for index, block in enumerate(reply.blocks):
         events.extend(_block_events(index, block, max(1, reply.chunk_chars)))
     delta = {"stop_reason": _stop_reason(reply), "stop_sequence": None}
@@ -310,9 +310,11 @@ def _check_roles(body: dict[str, Any]) -> str | None:
     return None
 
 
-def _blocks(message: Mapping[str, Any]) -> list[Any]:
+def _blocks(message: Mapping[str, Any]) -> Any:
     content = message.get("content")
-    return [{"type": "text", "text": content}] if isinstance(content, str) else content
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    return content
 
 
 def _check_contents(body: dict[str, Any]) -> str | None:
@@ -335,7 +337,7 @@ def _check_contents(body: dict[str, Any]) -> str | None:
 
 
 def _check_tool_pairs(body: dict[str, Any]) -> str | None:
-    messages, seen = body["messages"], set()
+    messages, seen = body["messages"], set[str]()
     for n, message in enumerate(messages):
         blocks = _blocks(message)
         asked = [b.get("id") for b in blocks if b.get("type") == "tool_use"]
@@ -434,7 +436,7 @@ class FakeAPI:
 
     def __init__(
         self,
-        replies: tuple[Reply | Responder, ...] | list[Reply | Responder] = (),
+        replies: Sequence[Reply | Responder] = (),
         *,
         default: Reply | None = None,
         responder: Responder | None = None,
@@ -450,12 +452,14 @@ class FakeAPI:
         self._closing = threading.Event()
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.fake = self
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll so that close() returns at once rather than after up to 0.5 s.
+        serve = lambda: self._server.serve_forever(poll_interval=0.01)  # noqa: E731
+        self._thread = threading.Thread(target=serve, name="fakeapi", daemon=True)
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     @property
     def requests(self) -> list[Request]:
