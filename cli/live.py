@@ -11,19 +11,23 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from tether.core import errors
+from tether.core import __version__, config, errors
 from tether.core import events as ev
+from tether.core.config import Settings
+from tether.core.exit_codes import for_error
+from tether.core.store import SessionLog, SessionStore, check_session_id, new_session_id
 
 from . import console
 
 if TYPE_CHECKING:
-    from tether.core.harness import Limits, Observer, Outcome
-    from tether.core.store import SessionLog
+    from tether.core.harness import Observer, Outcome
 
 
 def require_api_key() -> str:
@@ -100,16 +104,98 @@ def observer_for(json_mode: bool, quiet: bool) -> Observer:
     return QuietObserver() if quiet else HumanObserver(console.out)
 
 
+def start(
+    text: str, settings: Settings, session_id: str | None, *, json_mode: bool, quiet: bool
+) -> int:
+    """Create a session for `text` and run it; returns the exit code."""
+    api_key = require_api_key()
+    session_id = check_session_id(session_id) if session_id else new_session_id()
+    session = SessionStore().create(_created(session_id, settings), session_id)
+    session.append(ev.UserMessage(content=text))
+    _announce(session, session.read(), json_mode, quiet)
+    limits = {
+        "max_turns": settings.max_turns,
+        "token_budget": settings.token_budget,
+        "timeout_s": settings.timeout_s,
+    }
+    return wake(session, api_key, settings.base_url, limits, json_mode, quiet)
+
+
+def resume(
+    session: SessionLog, text: str | None, overrides: dict[str, Any], *, json_mode: bool,
+    quiet: bool,
+) -> int:  # fmt: skip
+    """Wake a harness on `session`, adding `text` as a new prompt first if given."""
+    api_key = require_api_key()
+    session.acquire()
+    created = session.read(0, 1)
+    if not created or not isinstance(created[0], ev.SessionCreated):
+        raise errors.LogCorrupt(f"session {session.id} does not start with session.created")
+    shown: list[ev.Event] = [created[0]]
+    if text is not None:
+        session.append(ev.UserMessage(content=text))
+        shown += session.read(-1)
+    _announce(session, shown, json_mode, quiet)
+    recorded = {
+        "max_turns": created[0].max_turns,
+        "token_budget": created[0].token_budget,
+        "timeout_s": created[0].timeout_s,
+        "base_url": created[0].base_url,
+    }
+    chosen = {k: v if v is not None else recorded[k] for k, v in overrides.items()}
+    base_url = chosen.pop("base_url") or config.resolve().settings.base_url
+    return wake(session, api_key, base_url, chosen, json_mode, quiet)
+
+
+@contextmanager
+def result_on_error(json_mode: bool) -> Iterator[None]:
+    """With --json, an error before or around the run still ends stdout with a result line."""
+    try:
+        yield
+    except errors.TetherError as exc:
+        if json_mode:
+            _write_result({
+                "type": "result", "session_id": None, "stop_reason": "error", "turns": 0,
+                "usage": asdict(ev.Usage()), "duration_ms": 0,
+                "exit_code": int(for_error(exc)), "error": str(exc),
+            })  # fmt: skip
+        raise
+
+
+def _created(session_id: str, settings: Settings) -> ev.SessionCreated:
+    from tether.core.sandbox.tools import TOOL_SPECS
+
+    return ev.SessionCreated(
+        session_id=session_id, model=settings.model, system=settings.system,
+        tools=tuple(spec.name for spec in TOOL_SPECS), image=settings.image,
+        workspace=settings.workspace, network=settings.network, max_turns=settings.max_turns,
+        max_tokens=settings.max_tokens, token_budget=settings.token_budget,
+        timeout_s=settings.timeout_s, memory=settings.memory, cpus=settings.cpus,
+        pids_limit=settings.pids_limit, base_url=settings.base_url, tether_version=__version__,
+    )  # fmt: skip
+
+
+def _announce(log: SessionLog, shown: list[ev.Event], json_mode: bool, quiet: bool) -> None:
+    """The session id first: as the session.created event in JSON, or one line for a person."""
+    if json_mode:
+        sys.stdout.write("".join(event.to_json() + "\n" for event in shown))
+        sys.stdout.flush()
+    elif quiet:
+        console.out.print(log.id)
+    else:
+        console.out.print(f"[bold]session {log.id}[/]")
+
+
 def wake(
     session: SessionLog,
     api_key: str,
     base_url: str | None,
-    limits: Limits,
+    limits: dict[str, Any],
     json_mode: bool,
     quiet: bool,
 ) -> int:
     """Run the harness on `session` in the foreground; returns the exit code."""
-    from tether.core.harness import Harness
+    from tether.core.harness import Harness, Limits
     from tether.core.model import AnthropicModel
     from tether.core.sandbox.docker import DockerSandbox
 
@@ -117,7 +203,7 @@ def wake(
     model = AnthropicModel(api_key=api_key, base_url=base_url)
     progress = None if (json_mode or quiet) else console.pull_progress()
     sandbox = DockerSandbox(on_pull=progress)
-    harness = Harness(session, model, sandbox, observer_for(json_mode, quiet), limits)
+    harness = Harness(session, model, sandbox, observer_for(json_mode, quiet), Limits(**limits))
     outcome = harness.wake()
     report(session.id, outcome, time.monotonic() - started, json_mode, quiet)
     return int(outcome.exit_code)
@@ -137,8 +223,7 @@ def report(session_id: str, outcome: Outcome, seconds: float, json_mode: bool, q
         }
         if outcome.error is not None:
             result["error"] = str(outcome.error)
-        sys.stdout.write(json.dumps(result) + "\n")
-        sys.stdout.flush()
+        _write_result(result)
         return
     if outcome.error is not None:
         console.fail(str(outcome.error))
@@ -149,3 +234,8 @@ def report(session_id: str, outcome: Outcome, seconds: float, json_mode: bool, q
             f"[dim]{outcome.stop_reason} · {outcome.turns} turns · {tokens_in} in / "
             f"{usage.output_tokens} out tokens · {seconds:.1f} s · tether resume {session_id}[/]"
         )
+
+
+def _write_result(result: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()

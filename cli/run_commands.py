@@ -8,9 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tether.core import __version__, config, errors
-from tether.core import events as ev
-from tether.core.store import SessionLog, SessionStore, check_session_id, new_session_id
+from tether.core import config, errors
 
 from . import console, live
 from .ids import resolve_session
@@ -62,39 +60,19 @@ def run(
 
     Example: tether run "make the failing tests pass" --max-turns 30
     """
-    text = read_prompt(prompt)
-    if system_file is not None:
-        system = _read_text(system_file)
-    settings = config.resolve(
-        {
-            "model": model,
-            "system": system,
-            "max_turns": max_turns,
-            "max_tokens": max_tokens,
-            "token_budget": budget,
-            "timeout_s": timeout,
-            "image": image,
-            "network": network,
-            "workspace": str(workspace.resolve()) if workspace else None,
-            "memory": memory,
-            "cpus": cpus,
-            "pids_limit": pids,
-            "base_url": base_url,
-        }
-    ).settings
-    api_key = live.require_api_key()
-    session_id = check_session_id(session_id) if session_id else new_session_id()
-    session = SessionStore().create(_created(session_id, settings), session_id)
-    session.append(ev.UserMessage(content=text))
-    _announce(session, session.read(), json_mode, quiet)
-    from tether.core.harness import Limits
-
-    limits = Limits(
-        max_turns=settings.max_turns,
-        token_budget=settings.token_budget,
-        timeout_s=settings.timeout_s,
-    )
-    raise typer.Exit(live.wake(session, api_key, settings.base_url, limits, json_mode, quiet))
+    with live.result_on_error(json_mode):
+        text = read_prompt(prompt)
+        if system_file is not None:
+            system = _read_text(system_file)
+        flags = {
+            "model": model, "system": system, "max_turns": max_turns, "max_tokens": max_tokens,
+            "token_budget": budget, "timeout_s": timeout, "image": image, "network": network,
+            "workspace": str(workspace.resolve()) if workspace else None, "memory": memory,
+            "cpus": cpus, "pids_limit": pids, "base_url": base_url,
+        }  # fmt: skip
+        settings = config.resolve(flags).settings
+        code = live.start(text, settings, session_id, json_mode=json_mode, quiet=quiet)
+    raise typer.Exit(code)
 
 
 def resume(
@@ -116,27 +94,13 @@ def resume(
     """
     if last and session is not None and prompt is None:
         session, prompt = None, session  # `resume --last PROMPT`
-    log = resolve_session(session, last)
-    text = read_prompt(prompt, optional=True)
-    api_key = live.require_api_key()
-    log.acquire()
-    created = log.read(0, 1)
-    if not created or not isinstance(created[0], ev.SessionCreated):
-        raise errors.LogCorrupt(f"session {log.id} does not start with session.created")
-    shown = [created[0]]
-    if text is not None:
-        log.append(ev.UserMessage(content=text))
-        shown += log.read(-1)
-    _announce(log, shown, json_mode, quiet)
-    from tether.core.harness import Limits
-
-    limits = Limits(
-        max_turns=max_turns if max_turns is not None else created[0].max_turns,
-        token_budget=budget if budget is not None else created[0].token_budget,
-        timeout_s=timeout if timeout is not None else created[0].timeout_s,
-    )
-    url = base_url or created[0].base_url or config.resolve().settings.base_url
-    raise typer.Exit(live.wake(log, api_key, url, limits, json_mode, quiet))
+    with live.result_on_error(json_mode):
+        log = resolve_session(session, last)
+        text = read_prompt(prompt, optional=True)
+        overrides = {"max_turns": max_turns, "token_budget": budget, "timeout_s": timeout,
+                     "base_url": base_url}  # fmt: skip
+        code = live.resume(log, text, overrides, json_mode=json_mode, quiet=quiet)
+    raise typer.Exit(code)
 
 
 def kill(
@@ -173,40 +137,6 @@ def _read_text(path: Path) -> str:
         return path.read_text()
     except OSError as exc:
         raise errors.UsageError(f"cannot read {path}: {exc.strerror}") from None
-
-
-def _created(session_id: str, settings: config.Settings) -> ev.SessionCreated:
-    from tether.core.sandbox.tools import TOOL_SPECS
-
-    return ev.SessionCreated(
-        session_id=session_id,
-        model=settings.model,
-        system=settings.system,
-        tools=tuple(spec.name for spec in TOOL_SPECS),
-        image=settings.image,
-        workspace=settings.workspace,
-        network=settings.network,
-        max_turns=settings.max_turns,
-        max_tokens=settings.max_tokens,
-        token_budget=settings.token_budget,
-        timeout_s=settings.timeout_s,
-        memory=settings.memory,
-        cpus=settings.cpus,
-        pids_limit=settings.pids_limit,
-        base_url=settings.base_url,
-        tether_version=__version__,
-    )
-
-
-def _announce(log: SessionLog, shown: list[ev.Event], json_mode: bool, quiet: bool) -> None:
-    """The session id first: as the session.created event in JSON, or one line for a person."""
-    if json_mode:
-        sys.stdout.write("".join(event.to_json() + "\n" for event in shown))
-        sys.stdout.flush()
-    elif quiet:
-        console.out.print(log.id)
-    else:
-        console.out.print(f"[bold]session {log.id}[/]")
 
 
 COMMANDS = {"run": run, "resume": resume, "kill": kill}
