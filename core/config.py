@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from . import errors, paths
+from .model import DEFAULT_MODEL  # core.model imports the SDK only when a client is made
 
-# Kept here rather than imported so that reading settings never imports the SDKs.
-DEFAULT_MODEL = "claude-sonnet-5-5"  # the newest Sonnet in the SDK's model list (a test checks)
 DEFAULT_IMAGE = "python:3.12-bookworm"
 
 
