@@ -45,8 +45,9 @@ ORDER = ("run", "resume", "tail", "ls", "show", "kill", "rm")
 
 def _register() -> None:
     """Add the commands, in the order `--help` lists them."""
-    from . import read_commands, run_commands
+    from . import completion, read_commands, run_commands
 
+    completion.register_shells()  # `_TETHER_COMPLETE=complete_bash tether` answers the scripts
     commands = {**read_commands.COMMANDS, **run_commands.COMMANDS}
     for name in sorted(commands, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER)):
         app.command(name)(commands[name])

@@ -14,12 +14,15 @@ import typer
 from tether.core import errors
 from tether.core.store import SessionLog, SessionStore
 
+from .completion import complete_session_id
+
 IdArgument = Annotated[
     str | None,
     typer.Argument(
         metavar="ID",
         help="Session id, or any unique prefix of it.",
         show_default=False,
+        autocompletion=complete_session_id,
     ),
 ]
 LastOption = Annotated[
