@@ -1,0 +1,305 @@
+"""The Docker sandbox: a hardened container per session, on a workspace that
+outlives it, driven through one persistent shell. Only the harness imports this."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import tarfile
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .. import errors
+from . import engine, files
+from .engine import engine_errors
+from .protocol import Provisioned, Resources, ToolResult
+from .shell import PersistentShell, RawRun, ShellClosed, ShellTimeout
+from .tools import DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, OUTPUT_LIMIT, WORKSPACE, check_input
+
+log = logging.getLogger(__name__)
+
+# The official Python image on Debian bookworm: bash, coreutils, git, python3,
+# pip and a C toolchain, multi-arch, and the same Debian the tests build offline.
+DEFAULT_IMAGE = "python:3.12-bookworm"
+SANDBOX_UID = 1000
+_HEAD = OUTPUT_LIMIT * 6 // 10  # of an overlong output, the model sees this much first
+_TAIL = OUTPUT_LIMIT - _HEAD  # ... and this much of its end
+_BUILD_HINT = "bash tests/build-image.sh NAME git,python3"
+
+
+def _milliseconds_since(start: float) -> int:
+    return int((time.monotonic() - start) * 1000)
+
+
+class DockerSandbox:
+    """A Sandbox on a Docker engine (the local one, or DOCKER_HOST's)."""
+
+    def __init__(self, on_pull: Callable[[dict], None] | None = None) -> None:
+        self.on_pull = on_pull
+        self._client: Any = None
+        self.container_id: str | None = None
+        self._shell: PersistentShell | None = None
+        self._user = f"{SANDBOX_UID}:{SANDBOX_UID}"
+
+    @property
+    def api(self) -> Any:
+        if self._client is None:
+            self._client = engine.connect()
+        return self._client.api
+
+    # -- provision -------------------------------------------------------------
+
+    def provision(self, resources: Resources) -> Provisioned:
+        """Start a fresh container on the session's workspace, its shell ready."""
+        start = time.monotonic()
+        self.release()
+        with engine_errors():
+            self._ensure_image(resources.image)
+            self._user = _user_for(resources)
+            mount = self._workspace_mount(resources)
+            self.container_id = self._create(resources, mount)
+            if mount["Type"] == "volume":
+                self._own_workspace()
+            self.api.start(self.container_id)
+            self._shell = self._start_first_shell()
+        return Provisioned(
+            container_id=self.container_id,
+            image=resources.image,
+            duration_ms=_milliseconds_since(start),
+        )
+
+    def _ensure_image(self, image: str) -> None:
+        import docker.errors
+
+        try:
+            self.api.inspect_image(image)
+            return
+        except docker.errors.ImageNotFound:
+            pass
+        try:
+            for progress in self.api.pull(image, stream=True, decode=True):
+                if "error" in progress:
+                    raise docker.errors.APIError(progress["error"])
+                if self.on_pull is not None:
+                    self.on_pull(progress)
+            self.api.inspect_image(image)
+        except docker.errors.APIError as exc:
+            raise errors.ImageNotFound(
+                f"image {image} is not here and cannot be pulled ({exc.explanation or exc}); "
+                f"build one offline with `{_BUILD_HINT}` and pass --image NAME"
+            ) from None
+
+    def _workspace_mount(self, resources: Resources) -> dict[str, Any]:
+        import docker.errors
+        from docker.types import Mount
+
+        if resources.workspace:
+            return Mount(WORKSPACE, os.path.abspath(resources.workspace), type="bind")
+        name = engine.volume_name(resources.session_id)
+        try:
+            self.api.inspect_volume(name)
+        except docker.errors.NotFound:
+            self.api.create_volume(name, labels=engine.labels(resources.session_id))
+        # no_copy: the image's /workspace (root's) must not be copied over our ownership
+        return Mount(WORKSPACE, name, type="volume", no_copy=True)
+
+    def _create(self, resources: Resources, mount: dict[str, Any]) -> str:
+        host_config = self.api.create_host_config(
+            init=True,  # docker-init as PID 1 reaps the zombies commands leave
+            mounts=[mount],
+            network_mode="bridge" if resources.network else "none",
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            mem_limit=resources.memory,
+            memswap_limit=resources.memory,
+            nano_cpus=int(resources.cpus * 1e9),
+            pids_limit=resources.pids_limit,
+        )
+        created = self.api.create_container(
+            resources.image,
+            entrypoint=["sleep"],
+            command=["infinity"],
+            user=self._user,
+            working_dir=WORKSPACE,
+            environment=_environment(),
+            labels=engine.labels(resources.session_id),
+            name=f"tether-{resources.session_id}-{os.urandom(3).hex()}",
+            host_config=host_config,
+        )
+        return str(created["Id"])
+
+    def _own_workspace(self) -> None:
+        """Give a volume's root to the sandbox user: a fresh volume is root's.
+
+        The engine itself writes the directory entry (as with `docker cp`), so no
+        container needs CAP_CHOWN and nothing has to start: about 40 ms.
+        """
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            entry = tarfile.TarInfo(WORKSPACE.lstrip("/"))
+            entry.type, entry.mode, entry.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
+            entry.uid = entry.gid = SANDBOX_UID
+            tar.addfile(entry)
+        self.api.put_archive(self.container_id, "/", archive.getvalue())
+
+    def _open_shell(self) -> PersistentShell:
+        shell = PersistentShell(self.api, self.container_id, self._user)
+        shell.start()
+        return shell
+
+    def _start_first_shell(self) -> PersistentShell:
+        try:
+            return self._open_shell()
+        except (ShellClosed, ShellTimeout) as exc:
+            self.release()
+            raise errors.SandboxError(f"the sandbox shell did not start ({exc})") from None
+
+    # -- execute ---------------------------------------------------------------
+
+    def execute(self, name: str, input: Mapping[str, Any]) -> ToolResult:
+        """Run one tool call; see the Sandbox protocol."""
+        start = time.monotonic()
+        problem = check_input(name, input)
+        if problem:
+            return ToolResult(content=problem, is_error=True)
+        if self._shell is None:
+            raise errors.SandboxLost("no sandbox container: provision one first")
+        with engine_errors():
+            try:
+                result = self._dispatch(name, input)
+            except (ShellClosed, ShellTimeout):
+                result = self._after_shell_closed()
+        return ToolResult(
+            content=result.content,
+            is_error=result.is_error,
+            truncated=result.truncated,
+            duration_ms=_milliseconds_since(start),
+        )
+
+    def _dispatch(self, name: str, input: Mapping[str, Any]) -> ToolResult:
+        if name == "bash":
+            return self._bash(input)
+        tool = getattr(files, name)
+        return tool(self._run_file_script, input)
+
+    def _run_file_script(self, script: bytes, limit: int, timeout_s: float) -> RawRun:
+        assert self._shell is not None
+        return self._shell.run(script, limit=limit, timeout_s=timeout_s)
+
+    def _bash(self, input: Mapping[str, Any]) -> ToolResult:
+        if input.get("restart"):
+            self._restart_shell()
+            if not input.get("command"):
+                return ToolResult(content="started a fresh shell in /workspace")
+        assert self._shell is not None
+        timeout_ms = min(input.get("timeout_ms", DEFAULT_TIMEOUT_MS), MAX_TIMEOUT_MS)
+        raw = self._shell.run(
+            input["command"], limit=OUTPUT_LIMIT, timeout_s=timeout_ms / 1000, keep_state=True
+        )
+        if raw.timed_out and not self._shell.job_control:
+            self._restart_shell()  # without process groups the killer took the shell too
+        return self._bash_result(raw, timeout_ms)
+
+    def _bash_result(self, raw: RawRun, timeout_ms: int) -> ToolResult:
+        truncated = len(raw.output) > OUTPUT_LIMIT
+        if truncated:
+            assert self._shell is not None
+            path, size, tail = self._shell.spill(_TAIL)
+            omitted = size - _HEAD - len(tail)
+            note = f"\n[... {omitted} bytes omitted; all {size} bytes are in {path}]\n"
+            text = _decode(raw.output[:_HEAD]) + note + _decode(tail)
+        else:
+            text = _decode(raw.output)
+        if raw.timed_out:
+            text += f"\n[timed out after {timeout_ms / 1000:g} s; its process group was killed]"
+        elif raw.status != 0:
+            text += f"\n[exit status {raw.status}]"
+        failed = raw.timed_out or raw.status != 0
+        return ToolResult(
+            content=text.strip("\n") or "(no output)", is_error=failed, truncated=truncated
+        )
+
+    def _restart_shell(self) -> None:
+        if self._shell is not None:
+            self._shell.close()
+        self._shell = None
+        self._shell = self._open_shell()
+
+    def _after_shell_closed(self) -> ToolResult:
+        """The shell stopped answering: either the container is gone, or only the shell."""
+        import docker.errors
+
+        self._raise_if_lost()
+        try:
+            self._restart_shell()
+        except (ShellClosed, ShellTimeout, docker.errors.APIError) as exc:
+            # A container on its way down can still look running for a moment.
+            raise errors.SandboxLost(
+                f"the sandbox container {str(self.container_id)[:12]} stopped answering ({exc})"
+            ) from None
+        return ToolResult(
+            content="the shell exited during this call; a fresh shell started "
+            "(files kept, working directory and variables reset)",
+            is_error=True,
+        )
+
+    def _raise_if_lost(self) -> None:
+        import docker.errors
+
+        try:
+            state = self.api.inspect_container(self.container_id)["State"]
+        except docker.errors.NotFound:
+            state = {"Status": "removed"}
+        if not state.get("Running"):
+            self._shell = None
+            reason = "killed (out of memory)" if state.get("OOMKilled") else state.get("Status")
+            raise errors.SandboxLost(
+                f"the sandbox container {str(self.container_id)[:12]} is {reason}"
+            )
+
+    # -- release ---------------------------------------------------------------
+
+    def release(self) -> None:
+        """Remove the container (killing whatever runs); idempotent; the workspace stays."""
+        import docker.errors
+
+        if self._shell is not None:
+            self._shell.close()
+            self._shell = None
+        if self.container_id is None:
+            return
+        container_id, self.container_id = self.container_id, None
+        try:
+            with engine_errors():
+                self.api.remove_container(container_id, force=True)
+        except docker.errors.NotFound:
+            pass
+        except (docker.errors.APIError, errors.EngineUnavailable) as exc:
+            # Left for `tether kill`/`rm` or a sweep, which find it by its labels.
+            log.warning("could not remove sandbox container %s: %s", container_id[:12], exc)
+
+
+def _user_for(resources: Resources) -> str:
+    """uid:gid in the container: the host user's for a host directory, else 1000."""
+    uid, gid = os.getuid(), os.getgid()
+    if resources.workspace and uid != 0:
+        return f"{uid}:{gid}"
+    return f"{SANDBOX_UID}:{SANDBOX_UID}"
+
+
+def _environment() -> dict[str, str]:
+    """The only variables set beyond the image's own: never anything from the host."""
+    return {
+        "HOME": "/tmp/home",  # writable even when the image has no home for our uid
+        "USER": "sandbox",
+        "LANG": "C.UTF-8",
+        "TERM": "dumb",
+        "PAGER": "cat",
+        "GIT_PAGER": "cat",
+    }
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", "replace")

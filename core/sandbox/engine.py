@@ -1,0 +1,67 @@
+"""The Docker engine connection, its errors in tether's words, and the labels that
+tie containers and volumes to sessions. `docker` is imported only when called."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from .. import errors, paths
+
+log = logging.getLogger(__name__)
+
+LABEL_SESSION = "tether.session"
+LABEL_ROLE = "tether.role"
+LABEL_HOME = "tether.home"  # the sessions dir that owns it, so a sweep never touches others'
+API_TIMEOUT_S = 60
+
+
+def volume_name(session_id: str) -> str:
+    return f"tether-{session_id}"
+
+
+def labels(session_id: str, role: str = "sandbox") -> dict[str, str]:
+    found = {LABEL_SESSION: session_id, LABEL_ROLE: role}
+    home = sessions_home()
+    if home:
+        found[LABEL_HOME] = home
+    return found
+
+
+def sessions_home() -> str | None:
+    try:
+        return str(paths.sessions_dir())
+    except errors.TetherError:
+        return None
+
+
+def connect() -> Any:
+    """A docker SDK client for DOCKER_HOST (or the default socket); EngineUnavailable if none."""
+    import docker
+
+    try:
+        client = docker.from_env(timeout=API_TIMEOUT_S)
+        client.ping()
+    except Exception as exc:  # the SDK raises several unrelated types for "no engine"
+        raise unavailable(exc) from None
+    return client
+
+
+def unavailable(exc: BaseException) -> errors.EngineUnavailable:
+    reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return errors.EngineUnavailable(
+        f"cannot reach the Docker engine ({reason}): is dockerd running?"
+    )
+
+
+@contextlib.contextmanager
+def engine_errors() -> Iterator[None]:
+    """Turn a connection failure anywhere in the block into EngineUnavailable."""
+    import requests
+
+    try:
+        yield
+    except (requests.exceptions.ConnectionError, ConnectionError) as exc:
+        raise unavailable(exc) from None

@@ -1,0 +1,207 @@
+"""The file tools (read, write, edit, glob, grep), done with POSIX shell and
+coreutils through the persistent shell, as the sandbox user: the image needs
+no Python, and the kernel, not tether, decides what the user may touch."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .protocol import ToolResult
+from .shell import RawRun, quote
+from .tools import OUTPUT_LIMIT, WORKSPACE
+
+Runner = Callable[[bytes, int, float], RawRun]  # (script, output limit, timeout in s)
+
+FILE_TIMEOUT_S = 30.0
+EDIT_LIMIT = 4 * 1024 * 1024  # an edit moves the whole file both ways
+GLOB_LIMIT = 1000
+GREP_LINE_LIMIT = 500
+
+# The scripts' own exit codes for what the model should hear in words.
+_MISSING, _IS_DIR, _UNREADABLE, _NOT_DIR = 90, 91, 92, 93
+_CHECK_FILE = b'[ -e "$f" ] || exit 90; [ -d "$f" ] && exit 91; [ -r "$f" ] || exit 92; '
+
+
+def resolve(path: str) -> str:
+    """An absolute, normalised path; relative ones are taken from the workspace."""
+    return posixpath.normpath(posixpath.join(WORKSPACE, path))
+
+
+def _error(text: str) -> ToolResult:
+    return ToolResult(content=text, is_error=True)
+
+
+def _explain(raw: RawRun, path: str, action: str) -> str:
+    words = {
+        _MISSING: f"{path}: no such file or directory",
+        _IS_DIR: f"{path} is a directory (use glob or bash ls to list it)",
+        _UNREADABLE: f"{path}: permission denied",
+        _NOT_DIR: f"{path} is not a directory",
+    }
+    if raw.status in words:
+        return words[raw.status]
+    lines = raw.output.decode("utf-8", "replace").strip().splitlines()
+    detail = lines[-1] if lines else f"exit status {raw.status}"
+    # "sh: 1: cannot create /etc/x: Permission denied" -> "Permission denied"
+    return f"cannot {action} {path}: {detail.rsplit(': ', 1)[-1]}"
+
+
+def _fetch(run: Runner, path: str, limit: int, view_range: Any = None) -> RawRun:
+    # Cut inside the sandbox too, so a huge file is never copied whole.
+    script = b"f=" + quote(path) + b"; " + _CHECK_FILE
+    if view_range:
+        first, last = view_range
+        end = "$" if last == -1 else str(last)
+        script += f"sed -n '{first},{end}p' -- \"$f\" | head -c {limit + 1}".encode()
+    else:
+        script += f'head -c {limit + 1} -- "$f"'.encode()
+    return run(script, limit, FILE_TIMEOUT_S)
+
+
+def read(run: Runner, input: Mapping[str, Any]) -> ToolResult:
+    path = resolve(input["file_path"])
+    view_range = input.get("view_range")
+    raw = _fetch(run, path, OUTPUT_LIMIT, view_range)
+    if raw.status != 0 or raw.timed_out:
+        return _error(_explain(raw, path, "read"))
+    if b"\0" in raw.output:
+        return _error(f"{path} is a binary file; inspect it with bash (e.g. `od -c | head`)")
+    truncated = len(raw.output) > OUTPUT_LIMIT
+    if truncated and not view_range:
+        return _error(
+            f"{path} is over {OUTPUT_LIMIT // 1024} KiB; read it in parts with view_range "
+            "(e.g. [1, 400]) or search it with grep"
+        )
+    first = view_range[0] if view_range else 1
+    text = number_lines(raw.output[:OUTPUT_LIMIT].decode("utf-8", "replace"), first)
+    if truncated:
+        text += "\n[... output cut at 100 KiB; ask for a smaller view_range]"
+    return ToolResult(content=text or f"({path} is empty)", truncated=truncated)
+
+
+def number_lines(text: str, first: int) -> str:
+    """`cat -n` style: right-aligned line numbers, a tab, the line."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return "\n".join(f"{n:6}\t{line}" for n, line in enumerate(lines, first))
+
+
+def _write_bytes(run: Runner, path: str, data: bytes) -> RawRun:
+    # `>` on an existing file keeps its inode, owner and mode.
+    script = b"f=" + quote(path) + b'; d=${f%/*}; [ -d "$f" ] && exit 91; '
+    script += b'if [ -n "$d" ]; then mkdir -p -- "$d" || exit 1; fi; '
+    script += b"printf '%s' " + quote(data) + b' >"$f"'
+    return run(script, 4096, FILE_TIMEOUT_S)
+
+
+def write(run: Runner, input: Mapping[str, Any]) -> ToolResult:
+    path = resolve(input["file_path"])
+    data = input["content"].encode("utf-8", "surrogateescape")
+    if b"\0" in data:
+        return _error("write takes text; content must not contain NUL characters")
+    raw = _write_bytes(run, path, data)
+    if raw.status != 0 or raw.timed_out:
+        return _error(_explain(raw, path, "write"))
+    return ToolResult(content=f"wrote {len(data)} bytes to {path}")
+
+
+def edit(run: Runner, input: Mapping[str, Any]) -> ToolResult:
+    path = resolve(input["file_path"])
+    raw = _fetch(run, path, EDIT_LIMIT)
+    if raw.status != 0 or raw.timed_out:
+        return _error(_explain(raw, path, "read"))
+    if len(raw.output) > EDIT_LIMIT or b"\0" in raw.output:
+        return _error(f"{path} is binary or over 4 MiB; change it with bash instead")
+    old = input["old_string"].encode("utf-8", "surrogateescape")
+    new = input["new_string"].encode("utf-8", "surrogateescape")
+    count = raw.output.count(old)
+    if count == 0:
+        return _error(f"old_string not found in {path} (it must match exactly, whitespace too)")
+    if count > 1 and not input.get("replace_all"):
+        return _error(
+            f"old_string matches {count} times in {path}; add surrounding lines to make it "
+            "unique, or set replace_all"
+        )
+    written = _write_bytes(run, path, raw.output.replace(old, new))
+    if written.status != 0 or written.timed_out:
+        return _error(_explain(written, path, "write"))
+    times = "1 occurrence" if count == 1 else f"{count} occurrences"
+    return ToolResult(content=f"replaced {times} in {path}")
+
+
+def glob_to_regex(pattern: str) -> str:
+    """A POSIX ERE for paths below the search root matching a glob with `**` and `{a,b}`."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        else:
+            token, i = _glob_token(pattern, i)
+            out.append(token)
+    return "".join(out)
+
+
+def _glob_token(pattern: str, i: int) -> tuple[str, int]:
+    char = pattern[i]
+    simple = {"*": "[^/]*", "?": "[^/]", "{": "(", "}": ")", ",": "|"}
+    if char == "," and "{" not in pattern[:i]:
+        return ",", i + 1
+    if char in simple:
+        return simple[char], i + 1
+    close = pattern.find("]", i + 2)
+    if char == "[" and close > 0:
+        body = pattern[i + 1 : close].replace("\\", "\\\\")
+        return "[" + ("^" + body[1:] if body.startswith("!") else body) + "]", close + 1
+    return re.sub(r"([.^$+()|\[\]\\{}])", r"\\\1", char), i + 1
+
+
+def glob(run: Runner, input: Mapping[str, Any]) -> ToolResult:
+    pattern = input["pattern"]
+    base = resolve(input.get("path") or WORKSPACE)
+    if pattern.startswith("/"):
+        base, pattern = "/", pattern.lstrip("/")
+    regex = "^\\./" + glob_to_regex(pattern) + "$"
+    script = b"cd -- " + quote(base) + b" 2>/dev/null || exit 93; "
+    script += b"find . -name .git -prune -o \\( -type f -o -type l \\) -print 2>/dev/null"
+    script += b" | grep -E -e " + quote(regex) + b" | sort | head -n %d" % (GLOB_LIMIT + 1)
+    raw = run(script, OUTPUT_LIMIT, FILE_TIMEOUT_S)
+    if raw.status == _NOT_DIR or raw.timed_out:
+        return _error(_explain(raw, base, "search"))
+    found = [posixpath.join(base, p[2:]) for p in raw.output.decode("utf-8", "replace").split()]
+    if not found:
+        return ToolResult(content=f"no files match {input['pattern']!r} in {base}")
+    more = len(found) > GLOB_LIMIT
+    note = f"\n[showing the first {GLOB_LIMIT} matches]" if more else ""
+    return ToolResult(content="\n".join(found[:GLOB_LIMIT]) + note, truncated=more)
+
+
+def grep(run: Runner, input: Mapping[str, Any]) -> ToolResult:
+    path = resolve(input.get("path") or WORKSPACE)
+    # -P when this grep has it (its exit status is 1, "no match", rather than 2).
+    script = b"flag=-E; grep -qP x </dev/null 2>/dev/null; [ $? -eq 1 ] && flag=-P; "
+    script += b"grep -rnI --exclude-dir=.git $flag -e " + quote(input["pattern"])
+    script += b" -- " + quote(path)
+    raw = run(script, OUTPUT_LIMIT, FILE_TIMEOUT_S)
+    text = raw.output[:OUTPUT_LIMIT].decode("utf-8", "replace")
+    if raw.status == 1 and not text:
+        return ToolResult(content=f"no matches for {input['pattern']!r} in {path}")
+    if raw.status not in (0, 1) or raw.timed_out:
+        return _error(f"grep failed: {text.strip() or f'exit status {raw.status}'}")
+    lines = [_cut(line) for line in text.splitlines()]
+    truncated = len(raw.output) > OUTPUT_LIMIT
+    note = "\n[... more matches; narrow the pattern or the path]" if truncated else ""
+    return ToolResult(content="\n".join(lines) + note, truncated=truncated)
+
+
+def _cut(line: str) -> str:
+    if len(line) <= GREP_LINE_LIMIT:
+        return line
+    return line[:GREP_LINE_LIMIT] + f" [... {len(line) - GREP_LINE_LIMIT} more characters]"
