@@ -40,15 +40,15 @@ def _root(
     console.setup_logging(verbose)
 
 
-ORDER = ("run", "resume", "tail", "ls", "show", "kill", "rm")
+ORDER = ("run", "resume", "tail", "ls", "show", "kill", "rm", "config", "doctor")
 
 
 def _register() -> None:
     """Add the commands, in the order `--help` lists them."""
-    from . import completion, read_commands, run_commands
+    from . import completion, read_commands, run_commands, setup_commands
 
     completion.register_shells()  # `_TETHER_COMPLETE=complete_bash tether` answers the scripts
-    commands = {**read_commands.COMMANDS, **run_commands.COMMANDS}
+    commands = {**read_commands.COMMANDS, **run_commands.COMMANDS, **setup_commands.COMMANDS}
     for name in sorted(commands, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER)):
         app.command(name)(commands[name])
 

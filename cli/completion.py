@@ -16,7 +16,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from typer._click.shell_completion import CompletionItem, add_completion_class
 from typer._completion_classes import BashComplete, FishComplete, ZshComplete
@@ -103,7 +103,7 @@ complete --command %(prog_name)s --no-files --keep-order \\
 class _Source:
     """The script as `_TETHER_COMPLETE=source_<shell> tether` prints it (echo adds the newline)."""
 
-    source_template: str
+    source_template: ClassVar[str]
 
     def source(self) -> str:
         # typer's bash version first runs `bash` to check its version; a script needs no bash.

@@ -12,6 +12,8 @@ missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
+command -v zsh >/dev/null || missing+=(zsh)
+command -v fish >/dev/null || missing+=(fish)
 if ((${#missing[@]})); then
   echo "installing ${missing[*]}..." >&2
   apt-get update -qq
