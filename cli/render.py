@@ -45,7 +45,7 @@ def render_event(event: ev.Event) -> RenderableType | None:
 
 def clean(text: str) -> str:
     """`text` with control characters (escape sequences included) made harmless."""
-    return text.translate(_CONTROLS)
+    return text if text.isprintable() else text.translate(_CONTROLS)
 
 
 def one_line(text: str, limit: int = LINE_CHARS) -> str:

@@ -3,13 +3,15 @@ and full statistics for `show`.
 
 A summary reads only the head and the tail of a log (a block or two each), so
 listing thousands of sessions costs a few syscalls apiece. Lines are picked
-by their `"type":"..."` bytes before anything is decoded: inside a JSON
-string a quote is always escaped, so those bytes only occur as a real key
-(a tool input could nest one, so a candidate is still decoded and checked).
+by their type name in quotes (`"user.message"`) before anything is decoded:
+a quote inside a JSON string is always escaped, so those bytes occur only
+as a whole string; each candidate is then decoded and its `type` checked.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import logging
 import os
@@ -30,11 +32,12 @@ from .events import (
     SessionCreated,
     SessionError,
     StatusIdle,
+    StatusTerminated,
     Usage,
     UserMessage,
     parse_line,
 )
-from .store import SessionLog, SessionStore
+from .store import LOCK_NAME, LOG_NAME, SessionLog, SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +48,11 @@ _HEAD_LIMIT = 256 * 1024
 # Past this much tail without a status event, the last status must be
 # `status_running`: only a running harness writes the other events.
 _TAIL_LIMIT = 1024 * 1024
-_USER_MARK = b'"type":"user.message"'
-_STATUS_MARK = b'"type":"session.status_'
-_END_MARK = b'"type":"span.model_request_end"'
+_USER_MARK = b'"user.message"'
+_STATUS_MARK = b'"session.status_'
+_END_MARK = b'"span.model_request_end"'
+_DECODER = json.JSONDecoder()
+_STATUS_OF = {StatusIdle.TYPE: "idle", StatusTerminated.TYPE: "terminated"}  # else crashed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,40 +132,43 @@ def list_sessions(store: SessionStore) -> list[SessionSummary]:
         ids = store.ids()
     except OSError as exc:
         raise errors.LogCorrupt(f"cannot list {store.root}: {exc.strerror}") from None
-    summaries = [summarize(SessionLog(store.root / session_id)) for session_id in ids]
+    root = str(store.root)  # plain strings: pathlib costs more than the reading here
+    summaries = [summarize(session_id, os.path.join(root, session_id)) for session_id in ids]
     summaries.sort(key=lambda s: (s.created or "", s.id), reverse=True)
     return summaries
 
 
-def summarize(session: SessionLog) -> SessionSummary:
+def summarize(session_id: str, directory: str) -> SessionSummary:
     """The session's summary, reading only the head and tail of its log.
 
     A log that cannot be read gets status UNREADABLE and a warning, so one bad
     session does not hide the others.
     """
     try:
-        with reading(session):
-            return _summarize(session)
+        return _summarize(session_id, directory)
+    except OSError as exc:
+        log.warning("cannot read session %s: %s", session_id, exc.strerror or exc)
     except errors.LogCorrupt as exc:
         log.warning("%s", exc)
-        return SessionSummary(id=session.id, status=UNREADABLE, turns=None)
+    return SessionSummary(id=session_id, status=UNREADABLE, turns=None)
 
 
-def _summarize(session: SessionLog) -> SessionSummary:
-    fd = os.open(session.log_path, os.O_RDONLY | os.O_CLOEXEC)
+def _summarize(session_id: str, directory: str) -> SessionSummary:
+    fd = os.open(os.path.join(directory, LOG_NAME), os.O_RDONLY | os.O_CLOEXEC)
     try:
         size = os.fstat(fd).st_size
         head = os.pread(fd, _BLOCK, 0)
         first, prompt = _read_head(fd, head)
         tail = head if size <= _BLOCK else os.pread(fd, _BLOCK, size - _BLOCK)
-        last, status_line, end = _read_tail(session.id, fd, size, tail)
+        last, status, end = _read_tail(session_id, fd, size, tail)
     finally:
         os.close(fd)
-    if first is None or first.get("type") != SessionCreated.TYPE:
-        raise errors.LogCorrupt(f"session {session.id}: the log does not start with a session")
+    if first is None or first["type"] != SessionCreated.TYPE:
+        raise errors.LogCorrupt(f"session {session_id}: the log does not start with a session")
+    running = _lock_held(os.path.join(directory, LOCK_NAME))
     return SessionSummary(
-        id=session.id,
-        status=_status(session, status_line),
+        id=session_id,
+        status="running" if running else _STATUS_OF.get(status, "crashed"),
         created=first["ts"],
         last_activity=(last or first)["ts"],
         turns=_turns(end, size),
@@ -172,37 +180,64 @@ def _read_head(fd: int, data: bytes) -> tuple[dict[str, Any] | None, dict[str, A
     """The first event and the first user.message, reading more only for long lines."""
     want = len(data)
     while True:
-        lines = data.split(b"\n")[:-1]  # the rest has no newline yet
-        prompt = _first_of(lines[1:], _USER_MARK, UserMessage.TYPE)
+        newline = data.find(b"\n")
+        prompt = _find(data, _USER_MARK, UserMessage.TYPE, newline + 1, len(data), data.find)
         if prompt is not None or len(data) < want or want >= _HEAD_LIMIT:
-            return (_peek(lines[0]) if lines else None), prompt
+            return (_peek(data[:newline]) if newline >= 0 else None), prompt
         want *= 4
         data = os.pread(fd, want, 0)
 
 
 def _read_tail(
     session_id: str, fd: int, size: int, data: bytes
-) -> tuple[dict[str, Any] | None, bytes | None, dict[str, Any] | None]:
-    """(last event, last status line, last span.model_request_end) from the end of the log."""
-    if not data.endswith(b"\n") and data:
+) -> tuple[dict[str, Any] | None, str | None, dict[str, Any] | None]:
+    """(last event, type of the last status event, last span.model_request_end), from the end."""
+    if data and not data.endswith(b"\n"):
         log.warning("session %s: skipping a torn last line", session_id)
     while True:
-        start = size - len(data)
-        lines = data.split(b"\n")[1 if start else 0 : -1]
-        status = _last_line_of(lines, _STATUS_MARK)
-        end = _first_of(reversed(lines), _END_MARK, ModelRequestEnd.TYPE)
-        if (status is not None and end is not None) or start == 0 or len(data) >= _TAIL_LIMIT:
-            last = next(filter(None, map(_peek, reversed(lines))), None)
-            return last, status, end
-        data = os.pread(fd, min(size, len(data) * 4), max(0, size - len(data) * 4))
+        # Complete lines only: from just past the first newline (unless at the file's start)
+        # to the last newline.
+        lo = 0 if len(data) == size else data.find(b"\n") + 1
+        hi = data.rfind(b"\n") + 1
+        last = _peek(data[data.rfind(b"\n", lo, hi - 1) + 1 or lo : hi]) if hi > lo else None
+        status = last if last and last["type"].startswith("session.status_") else None
+        status = status or _find(data, _STATUS_MARK, "session.status_", lo, hi, data.rfind)
+        end = _find(data, _END_MARK, ModelRequestEnd.TYPE, lo, hi, data.rfind)
+        if (status and end) or len(data) == size or len(data) >= _TAIL_LIMIT:
+            return last, status["type"] if status else None, end
+        grown = min(size, len(data) * 4)
+        data = os.pread(fd, grown, size - grown)
 
 
-def _status(session: SessionLog, status_line: bytes | None) -> str:
+def _find(data: bytes, mark: bytes, type_name: str, lo: int, hi: int, search: Any) -> Any:
+    """The first (search=data.find) or last (data.rfind) complete line in data[lo:hi] that
+    holds `mark` and decodes to an event whose type starts with `type_name`."""
+    position = search(mark, lo, hi)
+    while position >= 0:
+        start = data.rfind(b"\n", lo, position) + 1 or lo
+        stop = data.find(b"\n", position, hi)
+        if stop < 0:
+            return None  # the line goes on past the data
+        obj = _peek(data[start:stop])
+        if obj is not None and obj["type"].startswith(type_name):
+            return obj
+        position = search(mark, stop + 1, hi) if search == data.find else search(mark, lo, start)
+    return None
+
+
+def _lock_held(lock_path: str) -> bool:
+    """Whether a harness holds the session's lock: SessionLog.is_locked, minus the pathlib."""
     try:
-        tail = [parse_line(status_line)] if status_line is not None else []
-    except InvalidEvent:
-        tail = []
-    return session.status(tail=tail)
+        fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+    finally:
+        os.close(fd)
+    return False
 
 
 def _turns(end: dict[str, Any] | None, size: int) -> int | None:
@@ -222,7 +257,7 @@ def _prompt_start(message: dict[str, Any] | None) -> str:
 def _peek(line: bytes) -> dict[str, Any] | None:
     """A line decoded just enough for a summary: an object with the envelope's key fields."""
     try:
-        obj = json.loads(line)
+        obj = _DECODER.decode(line.decode())  # skips json.loads's encoding sniffing
     except ValueError:
         return None
     if not isinstance(obj, dict) or obj.get("v") != SCHEMA_VERSION:
@@ -230,24 +265,6 @@ def _peek(line: bytes) -> dict[str, Any] | None:
     if not isinstance(obj.get("ts"), str) or not isinstance(obj.get("type"), str):
         return None
     return obj
-
-
-def _first_of(lines: Any, mark: bytes, type_name: str) -> dict[str, Any] | None:
-    for line in lines:
-        if mark in line:
-            obj = _peek(line)
-            if obj is not None and obj["type"] == type_name:
-                return obj
-    return None
-
-
-def _last_line_of(lines: list[bytes], mark: bytes) -> bytes | None:
-    for line in reversed(lines):
-        if mark in line:
-            obj = _peek(line)
-            if obj is not None and obj["type"].startswith("session.status_"):
-                return line
-    return None
 
 
 # -- show ----------------------------------------------------------------------
