@@ -164,9 +164,9 @@ def _write_json(objects: Any) -> None:
 def _remove_sandbox(session_id: str) -> None:
     """Remove the session's containers and volume, if this build has a sandbox and an engine."""
     try:
-        import tether.core.sandbox.docker as sandbox
+        import tether.core.sandbox.cleanup as sandbox
     except ModuleNotFoundError as exc:
-        if exc.name != "tether.core.sandbox.docker":
+        if exc.name != "tether.core.sandbox.cleanup":
             log.warning("not removing session %s's containers: %s", session_id, exc)
         return
     try:
