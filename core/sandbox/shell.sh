@@ -35,6 +35,9 @@ __tether_save() {
 }
 
 __tether_run() {
+  # A command may remove /tmp (`rm -rf /` can): put the shell's files back.
+  [ -d "$__tether_dir/run" ] && [ -d "$__tether_state" ] ||
+    mkdir -p "$__tether_dir/run" "$__tether_dir/outputs" "$__tether_state" 2>/dev/null
   __tether_o=$__tether_dir/run/out
   : >"$__tether_o"
   if [ "$4" = 1 ]; then

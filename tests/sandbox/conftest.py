@@ -1,0 +1,49 @@
+"""Sandbox fixtures: one container per test module where the tests allow it, and
+nothing left behind (containers and volumes are removed by label)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tether.core.sandbox import DockerSandbox, Resources, remove_session_resources
+
+TEST_IMAGE = os.environ.get("TETHER_TEST_IMAGE", "tether-test:bookworm")
+
+
+def new_session_id() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="module")
+def sandbox(docker_client: object) -> Iterator[DockerSandbox]:
+    """A provisioned sandbox shared by a module's tests."""
+    session_id = new_session_id()
+    box = DockerSandbox()
+    box.provision(Resources(session_id=session_id, image=TEST_IMAGE))
+    yield box
+    box.release()
+    remove_session_resources(session_id, volume=True)
+
+
+@pytest.fixture
+def make_sandbox(docker_client: object) -> Iterator[Callable[..., tuple[DockerSandbox, Resources]]]:
+    """Provision sandboxes of one's own (resources as keywords); all removed after."""
+    made: list[tuple[DockerSandbox, Resources]] = []
+
+    def make(**overrides: object) -> tuple[DockerSandbox, Resources]:
+        fields: dict[str, object] = {"session_id": new_session_id(), "image": TEST_IMAGE}
+        fields.update(overrides)
+        resources = Resources(**fields)  # type: ignore[arg-type]
+        box = DockerSandbox()
+        made.append((box, resources))
+        box.provision(resources)
+        return box, resources
+
+    yield make
+    for box, resources in made:
+        box.release()
+        remove_session_resources(resources.session_id, volume=True)
