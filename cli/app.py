@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError
 
 from tether.core import __version__, errors
 from tether.core.exit_codes import ExitCode, for_error
@@ -19,7 +20,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -61,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         code = app(args=argv, prog_name="tether", standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
+    except NoArgsIsHelpError as exc:  # bare `tether` or `tether run` with nothing: show help
+        console.err.print(exc.format_message(), markup=False, highlight=False)
+        return ExitCode.USAGE
     except typer.TyperException as exc:  # typer >= 0.25 vendors click as typer._click
         console.fail(_click_message(exc))
         return ExitCode.USAGE
