@@ -3,6 +3,7 @@ errors into a one-line message and an exit code."""
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import typer
@@ -76,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (e.g. `| head`); nothing more to say
         return ExitCode.OK
+    except Exception as exc:  # a bug of ours: one line for the person, the trace with -v
+        logging.getLogger("tether").debug("unexpected error", exc_info=True)
+        console.fail(f"unexpected {type(exc).__name__}: {exc} (run with -v for details)")
+        return ExitCode.ERROR
     return code if isinstance(code, int) else ExitCode.OK
 
 

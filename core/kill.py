@@ -76,7 +76,7 @@ def _wait_unlocked(session: SessionLog, timeout_s: float) -> bool:
 def remove_containers(session_id: str) -> int:
     """Remove the session's containers by label; the engine being away is only a warning."""
     try:
-        from .sandbox.docker import remove_session_resources
+        from .sandbox.cleanup import remove_session_resources
 
         return remove_session_resources(session_id, volume=False)
     except errors.SandboxError as exc:
