@@ -7,11 +7,17 @@ stream is not a terminal, so piped output stays plain text.
 from __future__ import annotations
 
 import logging
+import os
+
+from typing import Any
 
 from rich.console import Console
 
-out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False)
+# rich's own NO_COLOR handling drops colours but keeps bold and reverse; no codes at all is
+# what people who set it expect.
+_COLOR_SYSTEM = None if os.environ.get("NO_COLOR") else "auto"
+out = Console(highlight=False, soft_wrap=False, color_system=_COLOR_SYSTEM)
+err = Console(stderr=True, highlight=False, color_system=_COLOR_SYSTEM)
 
 
 def fail(message: str) -> None:
@@ -33,7 +39,7 @@ class PullProgress:
     """A transient rich bar for `docker pull`, fed the engine's progress messages."""
 
     def __init__(self) -> None:
-        self._progress = None
+        self._progress: Any = None
         self._layers: dict[str, tuple[int, int]] = {}
 
     def __call__(self, message: dict) -> None:

@@ -11,7 +11,7 @@ import typer
 from tether.core import config, errors
 
 from . import console, live
-from .ids import resolve_session
+from .ids import IdArgument, LastOption, resolve_session
 
 Prompt = Annotated[
     str | None,
@@ -76,11 +76,9 @@ def run(
 
 
 def resume(
-    session: Annotated[
-        str | None, typer.Argument(metavar="ID", help="Session id or prefix.")
-    ] = None,
+    session: IdArgument = None,
     prompt: Prompt = None,
-    last: Annotated[bool, typer.Option("--last", help="The most recent session.")] = False,
+    last: LastOption = False,
     max_turns: MaxTurns = None,
     budget: Budget = None,
     timeout: Timeout = None,
@@ -104,10 +102,8 @@ def resume(
 
 
 def kill(
-    session: Annotated[
-        str | None, typer.Argument(metavar="ID", help="Session id or prefix.")
-    ] = None,
-    last: Annotated[bool, typer.Option("--last", help="The most recent session.")] = False,
+    session: IdArgument = None,
+    last: LastOption = False,
     grace: Annotated[float, typer.Option(help="Seconds to wait before SIGKILL.")] = 10.0,
 ) -> None:
     """Stop a session's harness (SIGTERM, then SIGKILL) and remove its containers.

@@ -189,8 +189,5 @@ def test_no_color_on_a_terminal_has_no_colour() -> None:
     assert not any(f"\x1b[{n}" in plain for n in (31, 32, 33, 38, 91, 92, 93))
 
 
-@pytest.mark.xfail(
-    strict=False, reason="rich keeps bold under NO_COLOR; cli/console.py needs color_system=None"
-)
 def test_no_color_on_a_terminal_has_no_ansi_codes_at_all() -> None:
     assert ANSI not in _on_a_terminal("config", NO_COLOR="1")
