@@ -26,6 +26,7 @@ _HEADER = struct.Struct(">BxxxL")
 _STDOUT, _STDERR = 1, 2
 _START = "if command -v bash >/dev/null 2>&1; then exec bash --noprofile --norc; fi; exec sh"
 _KILL_GRACE_S = 5.0
+_KILL_ATTEMPTS = 10
 
 
 class ShellClosed(Exception):
@@ -181,8 +182,16 @@ class PersistentShell:
             f'if [ "$s" = {self.seq} ]; then kill -9 {target}; exit; fi; '
             "i=$((i+1)); sleep 0.05; done"
         )
-        exec_id = self.api.exec_create(self.container_id, ["/bin/sh", "-c", script], user=self.user)
-        self.api.exec_start(exec_id["Id"])
+        for attempt in range(_KILL_ATTEMPTS):
+            try:  # a fork bomb can leave no process slot for the killer: try again
+                exec_id = self.api.exec_create(
+                    self.container_id, ["/bin/sh", "-c", script], user=self.user
+                )
+                self.api.exec_start(exec_id["Id"])
+                return
+            except Exception as exc:  # noqa: BLE001 - any engine refusal means retry
+                log.debug("killer exec failed (attempt %d): %s", attempt + 1, exc)
+                time.sleep(0.2)
 
     def _send(self, data: bytes) -> None:
         try:
