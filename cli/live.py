@@ -237,5 +237,5 @@ def report(session_id: str, outcome: Outcome, seconds: float, json_mode: bool, q
 
 
 def _write_result(result: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.write(json.dumps(result, separators=(",", ":")) + "\n")
     sys.stdout.flush()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run tether's whole test suite on a fresh Debian machine, as root:
-#   1. install what the tests need (Debian's docker.io, debootstrap, venv);
+#   1. install what the tests need (Debian's docker.io, debootstrap, venv, and
+#      zsh, fish and jq for the completion and README-snippet tests);
 #   2. start dockerd unless an engine already answers;
 #   3. build the offline test image unless it exists;
 #   4. install tether with its test extras into .venv and run pytest.
@@ -14,6 +15,7 @@ command -v debootstrap >/dev/null || missing+=(debootstrap)
 python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 command -v zsh >/dev/null || missing+=(zsh)
 command -v fish >/dev/null || missing+=(fish)
+command -v jq >/dev/null || missing+=(jq)  # the README's CI snippet uses it
 if ((${#missing[@]})); then
   echo "installing ${missing[*]}..." >&2
   apt-get update -qq

@@ -1,0 +1,43 @@
+"""The README's commands are the ones that work: its CI snippet runs here as written."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from fakeapi import FakeAPI, text
+
+from e2e import tether_env
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+def ci_snippet() -> str:
+    match = re.search(r"<!-- ci-snippet[^>]*-->\n```sh\n(.*?)```", README.read_text(), re.S)
+    assert match, "the README lost its CI snippet"
+    return match.group(1)
+
+
+def run_snippet(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    bin_dir = Path(sys.executable).parent  # where the `tether` console script is installed
+    env = {**env, "PATH": f"{bin_dir}:{env['PATH']}"}
+    return subprocess.run(["bash", "-e", "-c", ci_snippet()], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def test_the_ci_snippet_reports_a_finished_run(tmp_path: Path) -> None:
+    with FakeAPI([text("All tests pass now.")]) as api:
+        result = run_snippet(tmp_path, tether_env(api.base_url, "tether-test:bookworm"))
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"tether \S+: end_turn after 1 turns\n", result.stdout)
+    assert (tmp_path / "tether.jsonl").read_text().count('"type":"result"') == 1
+
+
+def test_the_ci_snippet_fails_the_job_with_tethers_exit_code(tmp_path: Path) -> None:
+    env = tether_env("http://127.0.0.1:9", "tether-test:bookworm")
+    del env["ANTHROPIC_API_KEY"]
+    result = run_snippet(tmp_path, env)
+    assert result.returncode == 6  # API key missing
+    assert "error after 0 turns" in result.stdout
