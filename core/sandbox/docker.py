@@ -195,8 +195,12 @@ class DockerSandbox:
                 return ToolResult(content="started a fresh shell in /workspace")
         assert self._shell is not None
         timeout_ms = min(input.get("timeout_ms", DEFAULT_TIMEOUT_MS), MAX_TIMEOUT_MS)
+        command = input["command"]
         raw = self._shell.run(
-            input["command"], limit=OUTPUT_LIMIT, timeout_s=timeout_ms / 1000, keep_state=True
+            command,
+            limit=OUTPUT_LIMIT,
+            timeout_s=timeout_ms / 1000,
+            keep_state=self._shell.may_change_state(command),
         )
         if raw.timed_out and not self._shell.job_control:
             self._restart_shell()  # without process groups the killer took the shell too

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import secrets
 import socket
 import struct
@@ -104,6 +105,17 @@ class FrameReader:
         return data
 
 
+# Saving and sourcing the shell's state costs a third of a `true` round trip, so
+# it is skipped for a command that cannot change it: state changes only through
+# these builtins, an assignment, or a function or alias (which could hide them).
+_STATE_WORDS = re.compile(
+    r"(^|[^\w.-])(cd|pushd|popd|export|declare|typeset|readonly|local|unset|set|source|eval"
+    r"|alias|unalias|shopt|umask|read|readarray|mapfile|getopts|printf|let|enable|hash)\b"
+    r"|(^|[\s;&|(])\.\s|="
+)
+_DEFINES_CODE = re.compile(r"\(\s*\)|\bfunction\b|\balias\b")
+
+
 class PersistentShell:
     """One long-lived shell in a running container; `run` one command at a time."""
 
@@ -113,6 +125,7 @@ class PersistentShell:
         self.user = user
         self.seq = 0
         self.pid = 0
+        self._defines_code = False
         self.job_control = False
         exec_id = api.exec_create(
             container_id, ["/bin/sh", "-c", _START], stdin=True, user=user, workdir="/workspace"
@@ -133,6 +146,12 @@ class PersistentShell:
         line_end = self.reader.read_until(b"\n", deadline)
         fields = self.reader.take(line_end)[end:].decode().split()
         self.pid, self.job_control, self.state_dir = int(fields[0]), fields[1] == "1", fields[2]
+
+    def may_change_state(self, command: str) -> bool:
+        """Whether `command` could change the working directory, variables or functions."""
+        if _DEFINES_CODE.search(command):
+            self._defines_code = True  # from now on any word may be a function or alias
+        return self._defines_code or bool(_STATE_WORDS.search(command))
 
     def run(
         self, command: str | bytes, *, limit: int, timeout_s: float, keep_state: bool = False

@@ -92,6 +92,9 @@ def test_shell_state_persists_and_restart_resets_it(sandbox: DockerSandbox) -> N
     failed = bash(sandbox, "exit 3")
     assert failed.is_error and "[exit status 3]" in failed.content
     assert bash(sandbox, "pwd").content == "/tmp/deep"  # `exit` ended the command, not the shell
+    bash(sandbox, "hop() { cd /; }")
+    bash(sandbox, "hop")  # a function may change state: saved although the text says nothing
+    assert bash(sandbox, "pwd").content == "/"
     assert not sandbox.execute("bash", {"restart": True}).is_error
     assert bash(sandbox, "pwd; echo x${TETHER_X}x").content == "/workspace\nxx"
 
