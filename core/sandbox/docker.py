@@ -145,6 +145,7 @@ class DockerSandbox:
         self.api.put_archive(self.container_id, "/", archive.getvalue())
 
     def _open_shell(self) -> PersistentShell:
+        assert self.container_id is not None
         shell = PersistentShell(self.api, self.container_id, self._user)
         shell.start()
         return shell
