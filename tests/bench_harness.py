@@ -149,6 +149,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         os.environ["TETHER_HOME"] = home
         env = tether_env("http://unused", IMAGE, TETHER_HOME=home)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed tether has its bytecode
         rows = []
         ours, bare = first_request_ms(env, args.runs)
         rows.append(("run → first request (ms, median)", ours, "bare SDK process", bare))

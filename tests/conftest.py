@@ -14,8 +14,11 @@ IN_CI = bool(os.environ.get("CI"))
 
 
 @pytest.fixture(autouse=True)
-def tether_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh data dir per test, no config file, and no API key leaking in from outside."""
+def tether_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh data dir per test, no config file, and no API key leaking in from outside.
+
+    Afterwards, any container or volume a test's sessions left on the engine goes.
+    """
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("TETHER_HOME", str(home))
@@ -25,7 +28,23 @@ def tether_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(name)
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
-    return home
+    yield home
+    if (home / "sessions").is_dir():
+        _remove_sandboxes(f"tether.home={home / 'sessions'}")
+
+
+def _remove_sandboxes(label: str) -> None:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=30)
+        for container in client.containers.list(all=True, filters={"label": label}):
+            container.remove(force=True)
+        for volume in client.volumes.list(filters={"label": label}):
+            volume.remove(force=True)
+        client.close()
+    except Exception:  # no engine here: nothing can have been left on it
+        pass
 
 
 def _engine_problem() -> str | None:

@@ -39,7 +39,7 @@ def remove_session_resources(session_id: str, volume: bool) -> int:
     removed = 0
     with engine_errors():
         for item in api.containers(all=True, filters={"label": _label_filter(session_id)}):
-            removed += _remove(api, item["Id"])
+            removed += remove_container(api, item["Id"])
         if volume:
             for found in api.volumes(filters={"label": _label_filter(session_id)})["Volumes"] or []:
                 try:
@@ -63,7 +63,7 @@ def sweep(store: SessionStore | None = None) -> list[str]:
     with engine_errors():
         for item in api.containers(all=True, filters={"label": f"{LABEL_HOME}={home}"}):
             session_id = item["Labels"].get(LABEL_SESSION, "")
-            if not _has_live_harness(store, session_id) and _remove(api, item["Id"]):
+            if not _has_live_harness(store, session_id) and remove_container(api, item["Id"]):
                 swept.append(item["Id"])
     return swept
 
@@ -73,7 +73,8 @@ def _has_live_harness(store: SessionStore, session_id: str) -> bool:
     return bool(session_id) and directory.is_dir() and SessionLog(directory).is_locked()
 
 
-def _remove(api: Any, container_id: str) -> int:
+def remove_container(api: Any, container_id: str) -> int:
+    """Force-remove one container; 1 if removed, 0 if it was already gone or refused."""
     import docker.errors
 
     try:

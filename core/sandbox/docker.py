@@ -56,6 +56,7 @@ class DockerSandbox:
         start = time.monotonic()
         self.release()
         with engine_errors():
+            self._remove_leftovers(resources.session_id)
             self._ensure_image(resources.image)
             self._user = _user_for(resources)
             mount = self._workspace_mount(resources)
@@ -69,6 +70,16 @@ class DockerSandbox:
             image=resources.image,
             duration_ms=_milliseconds_since(start),
         )
+
+    def _remove_leftovers(self, session_id: str) -> None:
+        """Remove containers a dead harness left: any other one of this session (whose
+        lock the harness holds, so none is alive), and any whose session has no harness."""
+        from .cleanup import remove_container, sweep
+
+        own = [engine.label_filter(session_id), *engine.home_filter()]
+        for item in self.api.containers(all=True, filters={"label": own}):
+            remove_container(self.api, item["Id"])
+        sweep()
 
     def _ensure_image(self, image: str) -> None:
         import docker.errors

@@ -30,6 +30,16 @@ def labels(session_id: str, role: str = "sandbox") -> dict[str, str]:
     return found
 
 
+def label_filter(session_id: str) -> str:
+    return f"{LABEL_SESSION}={session_id}"
+
+
+def home_filter() -> list[str]:
+    """The label filter for this data dir's sandboxes (empty if it has none)."""
+    home = sessions_home()
+    return [f"{LABEL_HOME}={home}"] if home else []
+
+
 def sessions_home() -> str | None:
     try:
         return str(paths.sessions_dir())
