@@ -141,6 +141,16 @@ def resume_ms(env: dict[str, str], events: int) -> tuple[float, float]:
     return elapsed, max(peak, before) / 1024
 
 
+def remove_sandboxes(label: str) -> None:
+    import docker
+
+    client = docker.from_env()
+    for container in client.containers.list(all=True, filters={"label": label}):
+        container.remove(force=True)
+    for volume in client.volumes.list(filters={"label": label}):
+        volume.remove(force=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -161,6 +171,7 @@ def main() -> None:
         small, _ = resume_ms(env, 10)
         rows.append(("resume 10,000 events → first request (ms)", big, "10-event session", small))
         rows.append(("harness peak memory, 10,000 events (MB)", big_mb, "", float("nan")))
+        remove_sandboxes(f"tether.home={home}/sessions")
     print(f"{'figure':48} {'tether':>9}   {'baseline':26} {'value':>9} {'ratio':>7}")
     for name, value, baseline_name, baseline in rows:
         ratio = value / baseline if baseline == baseline and baseline else float("nan")
