@@ -27,9 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fakeapi import FakeAPI, Request, text, tool_use  # noqa: E402
-
-from e2e import TETHER, tether_env  # noqa: E402
+from e2e import TETHER, remove_sandboxes, tether_env  # noqa: E402
+from fakeapi import FakeAPI, text, tool_use  # noqa: E402
 
 IMAGE = os.environ.get("TETHER_TEST_IMAGE", "tether-test:bookworm")
 
@@ -109,8 +108,12 @@ def make_session(events: int) -> str:
     from tether.core.store import SessionStore
 
     session_id = f"bench-{events}-{os.getpid()}-{time.monotonic_ns()}"
-    log = SessionStore().create(ev.SessionCreated(session_id=session_id, model="claude-sonnet-5-5",
-                                                  tools=("bash",), image=IMAGE), session_id)
+    log = SessionStore().create(
+        ev.SessionCreated(
+            session_id=session_id, model="claude-sonnet-5-5", tools=("bash",), image=IMAGE
+        ),
+        session_id,
+    )
     batch: list[ev.Event] = [ev.UserMessage(content="start")]
     turn = 0
     while len(batch) < events - 6:
@@ -139,16 +142,6 @@ def resume_ms(env: dict[str, str], events: int) -> tuple[float, float]:
         elapsed = (api.arrived[0] - started) * 1000
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return elapsed, max(peak, before) / 1024
-
-
-def remove_sandboxes(label: str) -> None:
-    import docker
-
-    client = docker.from_env()
-    for container in client.containers.list(all=True, filters={"label": label}):
-        container.remove(force=True)
-    for volume in client.volumes.list(filters={"label": label}):
-        volume.remove(force=True)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from e2e import remove_sandboxes
 
 TEST_IMAGE = os.environ.get("TETHER_TEST_IMAGE", "tether-test:bookworm")
 IN_CI = bool(os.environ.get("CI"))
@@ -30,21 +31,7 @@ def tether_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
     yield home
     if (home / "sessions").is_dir():
-        _remove_sandboxes(f"tether.home={home / 'sessions'}")
-
-
-def _remove_sandboxes(label: str) -> None:
-    try:
-        import docker
-
-        client = docker.from_env(timeout=30)
-        for container in client.containers.list(all=True, filters={"label": label}):
-            container.remove(force=True)
-        for volume in client.volumes.list(filters={"label": label}):
-            volume.remove(force=True)
-        client.close()
-    except Exception:  # no engine here: nothing can have been left on it
-        pass
+        remove_sandboxes(f"tether.home={home / 'sessions'}")
 
 
 def _engine_problem() -> str | None:

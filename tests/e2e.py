@@ -113,3 +113,18 @@ def assert_invariants(events: list[ev.Event]) -> None:
 
 def files_under(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()]
+
+
+def remove_sandboxes(label: str) -> None:
+    """Remove the containers and volumes carrying `label` (e.g. tether.home=DIR)."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=30)
+        for container in client.containers.list(all=True, filters={"label": label}):
+            container.remove(force=True)
+        for volume in client.volumes.list(filters={"label": label}):
+            volume.remove(force=True)
+        client.close()
+    except Exception:  # no engine here: nothing can have been left on it
+        pass

@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from e2e import (
@@ -41,17 +40,6 @@ def api() -> Iterator[FakeAPI]:
 @pytest.fixture
 def env(api: FakeAPI, test_image: str) -> dict[str, str]:
     return tether_env(api.base_url, test_image)
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_containers(docker_client, tether_home: Path) -> Iterator[None]:  # type: ignore[no-untyped-def]
-    yield
-    for session_dir in (tether_home / "sessions").glob("*"):
-        label = f"tether.session={session_dir.name}"
-        for container in docker_client.containers.list(all=True, filters={"label": label}):
-            container.remove(force=True)
-        for volume in docker_client.volumes.list(filters={"label": label}):
-            volume.remove(force=True)
 
 
 def bash(command: str) -> object:
