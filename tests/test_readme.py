@@ -7,9 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fakeapi import FakeAPI, text
-
 from e2e import tether_env
+from fakeapi import FakeAPI, text
 
 README = Path(__file__).parent.parent / "README.md"
 
