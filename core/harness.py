@@ -126,7 +126,7 @@ class Harness:
         except errors.TetherError as exc:
             return self._stop_on_error(exc)
         except BaseException:
-            self._release("error")
+            self._release(None)
             raise
         self._release("run ended")
         self._append(ev.StatusIdle(stop_reason=stop_reason))
@@ -316,6 +316,7 @@ class Harness:
 
     def _stop_on_error(self, exc: errors.TetherError) -> Outcome:
         if isinstance(exc, errors.StorageError | errors.LogCorrupt):
+            self._release(None)
             raise exc  # the log cannot take more events; it reads as crashed, and resumable
         self._end_span(time.monotonic(), is_error=True, stop_reason="error")
         self._close_running_tool(type(exc).__name__)
@@ -335,15 +336,16 @@ class Harness:
             return False
         return True
 
-    def _release(self, reason: str) -> None:
-        if self._container is None:
-            return
+    def _release(self, reason: str | None) -> None:
+        """Remove the container (even one still being provisioned) and record it,
+        unless `reason` is None: the log itself is failing and takes nothing more."""
         container, self._container = self._container, None
         try:
             self.sandbox.release()
         except errors.SandboxError as exc:
-            log.warning("could not remove container %s: %s", container[:12], exc)
-        self._append(ev.SandboxReleased(container_id=container, reason=reason))
+            log.warning("could not remove the sandbox container: %s", exc)
+        if container is not None and reason is not None:
+            self._append(ev.SandboxReleased(container_id=container, reason=reason))
 
     def _outcome(
         self, stop_reason: str, code: ExitCode, error: errors.TetherError | None = None

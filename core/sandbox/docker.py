@@ -279,6 +279,8 @@ class DockerSandbox:
 
     def release(self) -> None:
         """Remove the container (killing whatever runs); idempotent; the workspace stays."""
+        if self._shell is None and self.container_id is None:
+            return  # nothing was provisioned: not even worth importing docker
         import docker.errors
 
         if self._shell is not None:
