@@ -52,7 +52,7 @@ def _register() -> None:
     completion.register_shells()  # `_TETHER_COMPLETE=complete_bash tether` answers the scripts
     commands = {**read_commands.COMMANDS, **run_commands.COMMANDS, **setup_commands.COMMANDS}
     for name in sorted(commands, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER)):
-        app.command(name)(commands[name])
+        app.command(name)(commands[name])  # type: ignore[type-var]
 
 
 def main(argv: list[str] | None = None) -> int:

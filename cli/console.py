@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import os
 
-from typing import Any
+from typing import Any, Literal
 
 from rich.console import Console
 
 # rich's own NO_COLOR handling drops colours but keeps bold and reverse; no codes at all is
 # what people who set it expect.
-_COLOR_SYSTEM = None if os.environ.get("NO_COLOR") else "auto"
+_COLOR_SYSTEM: Literal["auto"] | None = None if os.environ.get("NO_COLOR") else "auto"
 out = Console(highlight=False, soft_wrap=False, color_system=_COLOR_SYSTEM)
 err = Console(stderr=True, highlight=False, color_system=_COLOR_SYSTEM)
 

@@ -94,7 +94,7 @@ def resume(
         session, prompt = None, session  # `resume --last PROMPT`
     with live.result_on_error(json_mode):
         log = resolve_session(session, last)
-        text = read_prompt(prompt, optional=True)
+        text = None if prompt is None else read_prompt(prompt)
         overrides = {"max_turns": max_turns, "token_budget": budget, "timeout_s": timeout,
                      "base_url": base_url}  # fmt: skip
         code = live.resume(log, text, overrides, json_mode=json_mode, quiet=quiet)
@@ -117,12 +117,10 @@ def kill(
     console.out.print(f"{log.id}: {action}")
 
 
-def read_prompt(prompt: str | None, optional: bool = False) -> str | None:
+def read_prompt(prompt: str | None) -> str:
     """PROMPT itself; stdin only for '-' or a pipe with no PROMPT; never empty."""
-    if prompt == "-" or (prompt is None and not sys.stdin.isatty() and not optional):
+    if prompt == "-" or (prompt is None and not sys.stdin.isatty()):
         prompt = sys.stdin.read()
-    if prompt is None and optional:
-        return None
     if prompt is None or not prompt.strip():
         raise errors.UsageError("the prompt is empty: give PROMPT, or '-' to read it from stdin")
     return prompt

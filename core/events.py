@@ -12,9 +12,8 @@ import json
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any, ClassVar, get_type_hints
 
 SCHEMA_VERSION = 1
@@ -267,28 +266,29 @@ def from_dict(raw: dict[str, Any]) -> Event:
     if cls is None:
         raise InvalidEvent(f"unknown event type {raw.get('type')!r}")
     kwargs: dict[str, Any] = {}
-    for name, hint in _field_types(cls).items():
+    hints, required = _schema(cls)
+    for name, hint in hints.items():
         if name in raw:
             kwargs[name] = _check(cls.TYPE, name, hint, raw[name])
-        elif name in _required(cls):
+        elif name in required:
             raise InvalidEvent(f"{cls.TYPE} is missing {name!r}")
     if kwargs.get("seq", -1) < 0:
         raise InvalidEvent("missing or negative seq")
     return cls(**kwargs)
 
 
-@cache
-def _field_types(cls: type[Event]) -> dict[str, Any]:
-    hints = get_type_hints(cls)
-    return {f.name: hints[f.name] for f in fields(cls)}
+_SCHEMAS: dict[type[Event], tuple[dict[str, Any], frozenset[str]]] = {}
 
 
-@cache
-def _required(cls: type[Event]) -> frozenset[str]:
-    from dataclasses import MISSING
-
-    names = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
-    return frozenset(names | {"seq", "id", "ts"})
+def _schema(cls: type[Event]) -> tuple[dict[str, Any], frozenset[str]]:
+    """Each field's type, and the names of the required ones; worked out once per type."""
+    if cls not in _SCHEMAS:
+        hints = get_type_hints(cls)
+        types = {f.name: hints[f.name] for f in fields(cls)}
+        required = {f.name for f in fields(cls) if f.default is MISSING}
+        required -= {f.name for f in fields(cls) if f.default_factory is not MISSING}
+        _SCHEMAS[cls] = (types, frozenset(required | {"seq", "id", "ts"}))
+    return _SCHEMAS[cls]
 
 
 def _check(type_name: str, name: str, hint: Any, value: Any) -> Any:
@@ -300,9 +300,13 @@ def _check(type_name: str, name: str, hint: Any, value: Any) -> Any:
             return Usage(**{k: int(v) for k, v in value.items() if k in _USAGE_KEYS})
         except (TypeError, ValueError):
             raise InvalidEvent(f"{type_name}.{name} has a bad token count") from None
+    if hint == tuple[str, ...]:
+        if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+            return tuple(value)
+        raise InvalidEvent(f"{type_name}.{name} is not a list of strings")
     for accepted in _ACCEPTED.get(hint, ()):
         if isinstance(value, accepted) and not (accepted is int and isinstance(value, bool)):
-            return tuple(value) if hint == tuple[str, ...] else value
+            return value
     raise InvalidEvent(f"{type_name}.{name} has the wrong type ({type(value).__name__})")
 
 
@@ -316,6 +320,5 @@ _ACCEPTED: dict[Any, tuple[type, ...]] = {
     str | None: (str, _NONE),
     int | None: (int, _NONE),
     float | None: (float, int, _NONE),
-    tuple[str, ...]: (list, tuple),
     Mapping[str, Any]: (dict,),
 }

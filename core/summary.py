@@ -168,7 +168,7 @@ def _summarize(session_id: str, directory: str) -> SessionSummary:
     running = _lock_held(os.path.join(directory, LOCK_NAME))
     return SessionSummary(
         id=session_id,
-        status="running" if running else _STATUS_OF.get(status, "crashed"),
+        status="running" if running else _STATUS_OF.get(status or "", "crashed"),
         created=first["ts"],
         last_activity=(last or first)["ts"],
         turns=_turns(end, size),

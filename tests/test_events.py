@@ -35,7 +35,7 @@ _FOR_HINT: dict[Any, st.SearchStrategy[Any]] = {
 
 def event_strategy(cls: type[ev.Event]) -> st.SearchStrategy[ev.Event]:
     """Any valid event of type `cls`, every field drawn from its type hint."""
-    hints = ev._field_types(cls)
+    hints, _ = ev._schema(cls)
     kwargs = {name: _FOR_HINT[hint] for name, hint in hints.items()}
     kwargs["seq"] = st.integers(0, 2**40)
     return st.builds(cls, **kwargs)
