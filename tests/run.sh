@@ -4,7 +4,8 @@
 #      zsh, fish and jq for the completion and README-snippet tests);
 #   2. start dockerd unless an engine already answers;
 #   3. build the offline test image unless it exists;
-#   4. install tether with its test extras into .venv and run pytest.
+#   4. install tether with its test extras into .venv;
+#   5. lint (ruff), type-check (mypy), and run pytest.
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,4 +44,7 @@ if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy core cli
 exec .venv/bin/python -m pytest "$@"
