@@ -42,22 +42,42 @@ def _root(
     console.setup_logging(verbose)
 
 
-ORDER = ("run", "resume", "tail", "ls", "show", "kill", "rm", "config", "doctor")
+# Each command and the module that holds it, in the order `--help` lists them.
+COMMAND_MODULES = {
+    "run": "run_commands", "resume": "run_commands", "tail": "read_commands",
+    "ls": "read_commands", "show": "read_commands", "kill": "run_commands",
+    "rm": "read_commands", "config": "setup_commands", "doctor": "setup_commands",
+}  # fmt: skip
 
 
-def _register() -> None:
-    """Add the commands, in the order `--help` lists them."""
-    from . import completion, read_commands, run_commands, setup_commands
+def _register(argv: list[str]) -> None:
+    """Add the commands. When argv names one, only its module is imported, so that
+    `tether tail` does not pay for loading `run` and `doctor`; help, completion and
+    mistakes get them all."""
+    from importlib import import_module
 
-    completion.register_shells()  # `_TETHER_COMPLETE=complete_bash tether` answers the scripts
-    commands = {**read_commands.COMMANDS, **run_commands.COMMANDS, **setup_commands.COMMANDS}
-    for name in sorted(commands, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER)):
-        app.command(name)(commands[name])  # type: ignore[type-var]
+    wanted = _command_in(argv)
+    names = [wanted] if wanted else list(COMMAND_MODULES)
+    if not wanted:
+        from . import completion
+
+        completion.register_shells()  # `_TETHER_COMPLETE=complete_bash tether` answers scripts
+    for name in names:
+        module = import_module(f"{__package__}.{COMMAND_MODULES[name]}")
+        app.command(name)(module.COMMANDS[name])  # type: ignore[type-var]
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The command argv names, if it names a known one (options before it skipped)."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMAND_MODULES else None
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
-    _register()
+    _register(sys.argv[1:] if argv is None else argv)
     try:
         # Without standalone mode, typer returns (not raises) the code of a `typer.Exit`.
         code = app(args=argv, prog_name="tether", standalone_mode=False)
