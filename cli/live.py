@@ -41,26 +41,41 @@ def require_api_key() -> str:
 
 
 class HumanObserver:
-    """Streams text and renders events for a person."""
+    """Streams text and renders events for a person; a spinner while the model thinks."""
 
     def __init__(self, screen: Console) -> None:
         self.screen = screen
-        self._streaming = False
+        self._streamed = False  # this response's text is already on screen
+        self._newline_due = False  # streamed text does not end its line
+        self._spinner: Any = None
 
     def text(self, delta: str) -> None:
-        self._streaming = True
+        self._stop_spinner()
+        self._streamed = self._newline_due = True
         self.screen.print(delta, end="", markup=False, highlight=False, soft_wrap=True)
 
     def event(self, event: ev.Event) -> None:
-        if isinstance(event, ev.AgentMessage) and self._streaming:
-            self._streaming = False
+        self._stop_spinner()
+        if self._newline_due:
             self.screen.print()
+            self._newline_due = False
+        if isinstance(event, ev.AgentMessage) and self._streamed:
             return  # already on screen, streamed
+        if isinstance(event, ev.ModelRequestEnd):
+            self._streamed = False
         from .render import render_event
 
         renderable = render_event(event)
         if renderable is not None:
             self.screen.print(renderable)
+        if isinstance(event, ev.ModelRequestStart) and self.screen.is_terminal:
+            self._spinner = self.screen.status("waiting for the model…", spinner="dots")
+            self._spinner.start()
+
+    def _stop_spinner(self) -> None:
+        if self._spinner is not None:
+            self._spinner.stop()
+            self._spinner = None
 
 
 class JsonObserver:
