@@ -24,6 +24,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from e2e import (
@@ -70,7 +71,7 @@ class Case:
 
 
 def case(
-    line: str | list[str], code: ExitCode, *says: str, marks: object = (), **options: object
+    line: str | list[str], code: ExitCode, *says: str, marks: Any = (), **options: Any
 ) -> object:
     args = tuple(line.split()) if isinstance(line, str) else tuple(line)
     row = Case(args, code, says, **options)  # type: ignore[arg-type]
@@ -487,7 +488,7 @@ def assert_resumable(api: FakeAPI, env: dict[str, str]) -> None:
     assert of_type(events, ev.AgentMessage)[-1].content == "still here"
 
 
-BAD_CALLS = {
+BAD_CALLS: dict[str, tuple[str, dict[str, Any], str]] = {
     "unknown": ("teleport", {"where": "mars"}, "unknown tool 'teleport'; the tools are bash"),
     "missing": ("write", {"file_path": "a.txt"}, "write: missing field 'content'"),
     "wrong type": ("bash", {"command": "true", "timeout_ms": "soon"}, "'timeout_ms' must be an"),
