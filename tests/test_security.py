@@ -13,9 +13,8 @@ tests then read the answers from the session log:
 - the container sees none of the host's environment, only the image's and tether's
   few variables;
 - it runs as a non-root user with no capabilities and no new privileges;
-- it has no network interface but loopback, so neither the bridge gateway nor the
-  harness's own 127.0.0.1 is reachable (no traffic leaves the machine: with no route,
-  nothing is sent);
+- it has no network interface but loopback (its own), so even the harness's
+  127.0.0.1 is out of reach; the tests probe no address beyond loopback;
 - it has no Docker socket;
 - every session directory is 0700 and every file 0600, even under umask 000.
 
@@ -26,7 +25,6 @@ sandbox driven directly; here it is the CLI's run, as a user gets it.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import os
 import socket
@@ -66,7 +64,6 @@ class Probe:
     container: dict[str, Any] = field(default_factory=dict)  # inspect data, taken mid-run
     image_env: list[str] = field(default_factory=list)
     api_port: int = 0
-    gateway: str = ""
     port_was_open: bool = False
     exported_bytes: int = 0  # the container's filesystem, as `docker export` gives it
     key_in_export: bool = False
@@ -75,15 +72,7 @@ class Probe:
         return self.answers[name].content
 
 
-def bridge_gateway(docker_client: Any) -> str:
-    """The host's address on Docker's default bridge (the gateway, or the subnet's first)."""
-    config = docker_client.networks.get("bridge").attrs["IPAM"]["Config"][0]
-    if config.get("Gateway"):
-        return str(config["Gateway"])
-    return str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
-
-
-def probes(gateway: str, api_port: int) -> dict[str, dict[str, Any]]:
+def probes(api_port: int) -> dict[str, dict[str, Any]]:
     """The commands the model runs, by name. None of them spells the API key out: the
     search for it in the container's files decodes it from base64."""
     encoded = base64.b64encode(API_KEY.encode()).decode()
@@ -96,10 +85,6 @@ def probes(gateway: str, api_port: int) -> dict[str, dict[str, Any]]:
             "command": "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):' /proc/self/status"
         },
         "interfaces": {"command": "ls /sys/class/net; echo ---; tail -n +3 /proc/net/dev"},
-        "gateway": {
-            "command": f"exec 3<>/dev/tcp/{gateway}/{api_port} && echo CONNECTED",
-            "timeout_ms": 10_000,
-        },
         "loopback": {
             "command": f"exec 3<>/dev/tcp/127.0.0.1/{api_port} && echo CONNECTED",
             "timeout_ms": 10_000,
@@ -150,13 +135,12 @@ def probe(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
     home = tmp_path_factory.mktemp("security") / "home"
     home.mkdir()
     session_id = f"sec-{uuid.uuid4().hex[:10]}"
-    gateway = bridge_gateway(docker_client)
     with FakeAPI() as api:
         port = api._server.server_address[1]
-        commands = probes(gateway, port)
+        commands = probes(port)
         ids = {name: f"toolu_probe_{n}" for n, name in enumerate(commands)}
         probe = Probe(home, session_id, subprocess.CompletedProcess([], 0), [], {})
-        probe.api_port, probe.gateway = port, gateway
+        probe.api_port = port
         first, *rest = commands
         api.add(text("Let me look around.") + tool_use("bash", commands[first], id=ids[first]))
         later = [tool_use("bash", commands[name], id=ids[name]) for name in rest]
@@ -294,9 +278,6 @@ def test_the_container_has_no_network(probe: Probe) -> None:
     assert names.split() == ["lo"]
     assert [line.split(":")[0].strip() for line in dev.strip().splitlines()] == ["lo"]
     assert probe.container["HostConfig"]["NetworkMode"] == "none"
-    gateway = probe.answers["gateway"]
-    assert gateway.is_error and "CONNECTED" not in gateway.content
-    assert "Network is unreachable" in gateway.content, gateway.content  # no route: nothing sent
     # The harness's own API server listens on the host's 127.0.0.1; the sandbox's
     # loopback is its own.
     loopback = probe.answers["loopback"]
