@@ -1,7 +1,9 @@
-"""Foundation benchmarks: each figure beside a baseline measured in the same run.
+"""Foundation benchmarks: the session log and the read commands, each beside a baseline
+measured in the same run.
 
-Run by hand (not collected by pytest):  .venv/bin/python tests/bench_foundation.py
-Everything happens in temporary directories that are deleted afterwards.
+    .venv/bin/python tests/bench_foundation.py
+
+Everything happens in a temporary directory that is deleted afterwards.
 """
 
 from __future__ import annotations
@@ -11,39 +13,22 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from benchlib import TETHER, Row, at_most, command_ms, env_for, home, print_table, scratch
+
 from tether.core import events as ev
 from tether.core.store import SessionStore
 
-TETHER = str(Path(sys.executable).with_name("tether"))
-Row = tuple[str, float, str, float, str, str]  # what, figure, baseline name, baseline, unit, bar
+PYTHON_PASS = [sys.executable, "-c", "pass"]
 
 
-def median_ms(command: list[str], env: dict[str, str], runs: int = 11) -> float:
-    """Median wall time of `command` in milliseconds, after one warm-up run."""
-    times = []
-    for i in range(runs + 1):
-        start = time.perf_counter()
-        subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if i:
-            times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
-
-
-PYCACHE = tempfile.mkdtemp(prefix="tether-bench-pycache-")
-
-
-def home_env(home: Path) -> dict[str, str]:
-    """The environment of a measured command: bytecode is cached, as in a real install
-    (PYTHONDONTWRITEBYTECODE would recompile tether's modules on every start)."""
-    env = os.environ | {"TETHER_HOME": str(home), "PYTHONPYCACHEPREFIX": PYCACHE}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return env
+def rows(work: Path) -> list[Row]:
+    return [bench_append(work), *bench_start(work), bench_ls(work), bench_tail(work),
+            bench_follow(work)]  # fmt: skip
 
 
 # -- append throughput ------------------------------------------------------------------
@@ -51,8 +36,7 @@ def home_env(home: Path) -> dict[str, str]:
 
 def bench_append(work: Path, count: int = 2000) -> Row:
     payload = ev.UserMessage(content="x" * 200)
-    store = SessionStore(work / "sessions")
-    session = store.create(ev.SessionCreated(model="m"))
+    session = SessionStore(work / "append").create(ev.SessionCreated(model="m"))
     start = time.perf_counter()
     for _ in range(count):
         session.append(payload)
@@ -67,7 +51,36 @@ def bench_append(work: Path, count: int = 2000) -> Row:
         os.fsync(fd)
     bare = count / (time.perf_counter() - start)
     os.close(fd)
-    return ("append + fsync (events/s)", ours, "bare write+fsync", bare, "/s", "≥ 0.8×")
+    return Row("append + fsync, events", ours, "/s", "bare write+fsync loop", bare,
+               "≥ 0.8× baseline", ours >= 0.8 * bare)  # fmt: skip
+
+
+# -- cold start -------------------------------------------------------------------------
+
+
+def bench_start(work: Path) -> list[Row]:
+    empty, small = home(work, "empty"), small_log(work)
+    bare = command_ms(PYTHON_PASS, env_for(empty))
+    ls = command_ms([*TETHER, "ls"], env_for(empty))
+    tail = command_ms([*TETHER, "tail", "small", "-n", "10"], env_for(small))
+    return [
+        Row("cold start: tether ls", ls, "ms", "python -c pass", bare, *at_most(ls, 150, "ms")),
+        Row("cold start: tether tail ID -n 10", tail, "ms", "python -c pass", bare,
+            *at_most(tail, 150, "ms")),
+    ]  # fmt: skip
+
+
+def sdk_imports(work: Path) -> list[str]:
+    """Which of anthropic and docker `ls` and `tail` import (they should import neither)."""
+    found = []
+    for args in (["ls"], ["tail", "small", "-n", "10"]):
+        command = [sys.executable, "-X", "importtime", *TETHER, *args]
+        result = subprocess.run(
+            command, env=env_for(small_log(work)), capture_output=True, text=True
+        )
+        names = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines()}
+        found += [f"{args[0]}: {n}" for n in ("anthropic", "docker") if n in names]
+    return found
 
 
 # -- tail -n 50 on a 1 GB log -----------------------------------------------------------
@@ -92,19 +105,29 @@ def write_log(path: Path, target_bytes: int) -> int:
     return seq
 
 
+def small_log(work: Path) -> Path:
+    """A data dir holding one session, `small`, of a 100 kB log."""
+    small = home(work, "small")
+    log = small / "sessions" / "small" / "events.jsonl"
+    if not log.exists():
+        write_log(log, 100_000)
+    return small
+
+
 def bench_tail(work: Path) -> Row:
-    write_log(work / "big" / "sessions" / "big" / "events.jsonl", 1 << 30)
-    write_log(work / "small" / "sessions" / "small" / "events.jsonl", 100_000)
-    big = median_ms([TETHER, "tail", "big", "-n", "50"], home_env(work / "big"))
-    small = median_ms([TETHER, "tail", "small", "-n", "50"], home_env(work / "small"))
-    shutil.rmtree(work / "big")
-    return ("tail -n 50, 1 GB log (ms)", big, "same, 100 kB log", small, "ms", "≤ 100 ms")
+    big, small = home(work, "big"), small_log(work)
+    write_log(big / "sessions" / "big" / "events.jsonl", 1 << 30)
+    ours = command_ms([*TETHER, "tail", "big", "-n", "50"], env_for(big))
+    base = command_ms([*TETHER, "tail", "small", "-n", "50"], env_for(small))
+    shutil.rmtree(big)
+    return Row("tail -n 50, 1 GB log", ours, "ms", "same, 100 kB log", base,
+               *at_most(ours, 100, "ms"))  # fmt: skip
 
 
 # -- ls over 5,000 sessions -------------------------------------------------------------
 
 
-def fill_sessions(home: Path, count: int) -> None:
+def fill_sessions(data_dir: Path, count: int) -> None:
     """`count` finished sessions of a dozen events each, written directly."""
     events: list[ev.Event] = [
         ev.SessionCreated(model="claude-test", tools=("bash",)),
@@ -119,61 +142,22 @@ def fill_sessions(home: Path, count: int) -> None:
             ev.AgentToolResult(tool_use_id="t", content="ok\n" * 100),
         ]
     events.append(ev.StatusIdle(stop_reason="end_turn"))
-    sessions = home / "sessions"
-    sessions.mkdir(mode=0o700, parents=True)
+    text = "\n".join(replace(e, seq=n).to_json() for n, e in enumerate(events)) + "\n"
+    sessions = data_dir / "sessions"
+    sessions.mkdir(mode=0o700)
     for i in range(count):
-        lines = [replace(e, seq=n).to_json() for n, e in enumerate(events)]
         directory = sessions / f"s{i:05d}"
         directory.mkdir(mode=0o700)
-        (directory / "events.jsonl").write_text("\n".join(lines) + "\n")
+        (directory / "events.jsonl").write_text(text)
 
 
 def bench_ls(work: Path) -> Row:
-    (work / "empty").mkdir()
-    fill_sessions(work / "many", 5000)
-    many = median_ms([TETHER, "ls"], home_env(work / "many"), runs=5)
-    empty = median_ms([TETHER, "ls"], home_env(work / "empty"))
-    return ("ls, 5,000 sessions (ms)", many, "ls, no sessions", empty, "ms", "≤ 300 ms")
-
-
-# -- cold start -------------------------------------------------------------------------
-
-
-def bench_start(work: Path) -> list[Row]:
-    env = home_env(work / "empty")
-    bare = median_ms([sys.executable, "-c", "pass"], env)
-    return [
-        (
-            "cold start: ls (ms)",
-            median_ms([TETHER, "ls"], env),
-            "python -c pass",
-            bare,
-            "ms",
-            "≤ 150 ms",
-        ),
-        (
-            "cold start: --help (ms)",
-            median_ms([TETHER, "--help"], env),
-            "python -c pass",
-            bare,
-            "ms",
-            "≤ 150 ms",
-        ),
-    ]
-
-
-def sdk_imports(work: Path) -> list[str]:
-    found = []
-    for args in (["ls"], ["--help"]):
-        result = subprocess.run(
-            [sys.executable, "-X", "importtime", TETHER, *args],
-            env=home_env(work / "empty"),
-            capture_output=True,
-            text=True,
-        )
-        names = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines()}
-        found += [f"{' '.join(args)}: {n}" for n in ("anthropic", "docker") if n in names]
-    return found
+    many = home(work, "many")
+    fill_sessions(many, 5000)
+    ours = command_ms([*TETHER, "ls"], env_for(many), runs=5)
+    base = command_ms([*TETHER, "ls"], env_for(home(work, "empty")))
+    return Row("ls, 5,000 sessions", ours, "ms", "ls, no sessions", base,
+               *at_most(ours, 300, "ms"))  # fmt: skip
 
 
 # -- tail -f latency --------------------------------------------------------------------
@@ -203,51 +187,32 @@ def follow_latency(
 
 
 def bench_follow(work: Path, samples: int = 200) -> Row:
-    store = SessionStore(work / "live" / "sessions")
-    session = store.create(ev.SessionCreated(model="m"), "live")
-    command = [TETHER, "tail", "live", "-f", "-n", "0", "--json"]
-    ours = follow_latency(
-        command,
-        lambda i: session.append(ev.UserMessage(content=f"probe {i}")),
-        samples,
-        home_env(work / "live"),
-    )
+    live = home(work, "live")
+    session = SessionStore(live / "sessions").create(ev.SessionCreated(model="m"), "live")
+    command = [*TETHER, "tail", "live", "-f", "-n", "0", "--json"]
+    append = lambda i: session.append(ev.UserMessage(content=f"probe {i}"))  # noqa: E731
+    ours = follow_latency(command, append, samples, env_for(live))
     session.close()
 
-    plain = work / "plain.jsonl"
-    fd = os.open(plain, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    fd = os.open(work / "plain.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
     def append_plain(i: int) -> None:
         os.write(fd, f'{{"content":"probe {i}"}}\n'.encode())
         os.fsync(fd)
 
-    tail_f = ["tail", "-F", "-n", "0", str(plain)]
-    baseline = follow_latency(tail_f, append_plain, samples, dict(os.environ))
+    tail_f = ["tail", "-F", "-n", "0", str(work / "plain.jsonl")]
+    base = follow_latency(tail_f, append_plain, samples, dict(os.environ))
     os.close(fd)
-    return ("tail -f latency, p95 (ms)", ours, "coreutils tail -F", baseline, "ms", "≤ 50 ms")
-
-
-# -- report -----------------------------------------------------------------------------
+    return Row("tail -f latency, p95", ours, "ms", "coreutils tail -F", base,
+               *at_most(ours, 50, "ms"))  # fmt: skip
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(
-        prefix="tether-bench-", dir=os.environ.get("BENCH_DIR")
-    ) as tmp:
-        work = Path(tmp)
-        rows = [bench_append(work)]
-        rows += bench_start(work)
-        rows.append(bench_ls(work))
-        rows.append(bench_tail(work))
-        rows.append(bench_follow(work))
+    with scratch() as work:
+        table = rows(work)
         leaks = sdk_imports(work)
-    shutil.rmtree(PYCACHE)
-    print(f"{'figure':<28} {'value':>10}  {'baseline':<20} {'value':>10} {'ratio':>7}  bar")
-    for what, value, base_name, base, _unit, bar in rows:
-        print(
-            f"{what:<28} {value:>10.1f}  {base_name:<20} {base:>10.1f} {value / base:>6.2f}×  {bar}"
-        )
-    print("anthropic/docker imported on ls/--help:", ", ".join(leaks) or "never")
+    print_table(table)
+    print("anthropic/docker imported by ls/tail:", ", ".join(leaks) or "neither")
 
 
 if __name__ == "__main__":
