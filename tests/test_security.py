@@ -202,7 +202,7 @@ def _all_results(request: Request) -> str:
 def test_the_run_completed_and_every_probe_answered(probe: Probe) -> None:
     assert probe.result.returncode == ExitCode.OK, probe.result.stderr
     assert json_lines(probe.result.stdout)[-1]["stop_reason"] == "end_turn"
-    assert len(probe.answers) == len(probes("", 0))
+    assert len(probe.answers) == len(probes(0))
     assert probe.container, "the container was inspected while it ran"
     assert_invariants(probe.events)
 
