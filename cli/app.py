@@ -67,6 +67,11 @@ def _register(argv: list[str]) -> None:
         app.command(name)(module.COMMANDS[name])  # type: ignore[type-var]
 
 
+def _promises_json(argv: list[str]) -> bool:
+    """`run --json` and `resume --json` end stdout with a result line, even on a bad flag."""
+    return _command_in(argv) in ("run", "resume") and "--json" in argv
+
+
 def _command_in(argv: list[str]) -> str | None:
     """The command argv names, if it names a known one (options before it skipped)."""
     for arg in argv:
@@ -77,10 +82,11 @@ def _command_in(argv: list[str]) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
-    _register(sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    _register(args)
     try:
         # Without standalone mode, typer returns (not raises) the code of a `typer.Exit`.
-        code = app(args=argv, prog_name="tether", standalone_mode=False)
+        code = app(args=args, prog_name="tether", standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
     except NoArgsIsHelpError as exc:  # bare `tether` or `tether run` with nothing: show help
@@ -88,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.USAGE
     except typer.TyperException as exc:  # typer >= 0.25 vendors click as typer._click
         console.fail(_click_message(exc))
+        if _promises_json(args):
+            from .live import write_error_result
+
+            write_error_result(ExitCode.USAGE, _click_message(exc))
         return ExitCode.USAGE
     except (typer.Abort, KeyboardInterrupt):
         return ExitCode.INTERRUPTED

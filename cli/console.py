@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-
 from typing import Any, Literal
 
 from rich.console import Console

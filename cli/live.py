@@ -124,7 +124,7 @@ def start(
 ) -> int:
     """Create a session for `text` and run it; returns the exit code."""
     api_key = require_api_key()
-    session_id = check_session_id(session_id) if session_id else new_session_id()
+    session_id = new_session_id() if session_id is None else check_session_id(session_id)
     session = SessionStore().create(_created(session_id, settings), session_id)
     session.append(ev.UserMessage(content=text))
     _announce(session, session.read(), json_mode, quiet)
@@ -141,6 +141,7 @@ def resume(
     quiet: bool,
 ) -> int:  # fmt: skip
     """Wake a harness on `session`, adding `text` as a new prompt first if given."""
+    given = {k: config.check(k, v) for k, v in overrides.items() if v is not None}
     api_key = require_api_key()
     session.acquire()
     created = session.read(0, 1)
@@ -157,7 +158,7 @@ def resume(
         "timeout_s": created[0].timeout_s,
         "base_url": created[0].base_url,
     }
-    chosen = {k: v if v is not None else recorded[k] for k, v in overrides.items()}
+    chosen = {**{k: recorded[k] for k in overrides}, **given}
     base_url = chosen.pop("base_url") or config.resolve().settings.base_url
     return wake(session, api_key, base_url, chosen, json_mode, quiet)
 
@@ -169,12 +170,17 @@ def result_on_error(json_mode: bool) -> Iterator[None]:
         yield
     except errors.TetherError as exc:
         if json_mode:
-            _write_result({
-                "type": "result", "session_id": None, "stop_reason": "error", "turns": 0,
-                "usage": asdict(ev.Usage()), "duration_ms": 0,
-                "exit_code": int(for_error(exc)), "error": str(exc),
-            })  # fmt: skip
+            write_error_result(int(for_error(exc)), str(exc))
         raise
+
+
+def write_error_result(exit_code: int, message: str) -> None:
+    """The `result` line of a run that failed before it could start."""
+    _write_result({
+        "type": "result", "session_id": None, "stop_reason": "error", "turns": 0,
+        "usage": asdict(ev.Usage()), "duration_ms": 0, "exit_code": exit_code,
+        "error": message,
+    })  # fmt: skip
 
 
 def _created(session_id: str, settings: Settings) -> ev.SessionCreated:

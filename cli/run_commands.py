@@ -45,7 +45,7 @@ def run(
     timeout: Timeout = None,
     image: Annotated[str | None, typer.Option(help="Sandbox image.")] = None,
     workspace: Annotated[
-        Path | None, typer.Option(help="Host directory to mount at /workspace.", file_okay=False)
+        str | None, typer.Option(help="Host directory to mount at /workspace.")
     ] = None,
     network: Annotated[bool | None, typer.Option(help="Give the sandbox a network.")] = None,
     memory: Annotated[str | None, typer.Option(help="Sandbox memory limit, e.g. 2g.")] = None,
@@ -67,7 +67,7 @@ def run(
         flags = {
             "model": model, "system": system, "max_turns": max_turns, "max_tokens": max_tokens,
             "token_budget": budget, "timeout_s": timeout, "image": image, "network": network,
-            "workspace": str(workspace.resolve()) if workspace else None, "memory": memory,
+            "workspace": workspace, "memory": memory,
             "cpus": cpus, "pids_limit": pids, "base_url": base_url,
         }  # fmt: skip
         settings = config.resolve(flags).settings
@@ -104,7 +104,9 @@ def resume(
 def kill(
     session: IdArgument = None,
     last: LastOption = False,
-    grace: Annotated[float, typer.Option(help="Seconds to wait before SIGKILL.")] = 10.0,
+    grace: Annotated[
+        float, typer.Option(min=0, help="Seconds to wait before SIGKILL.")
+    ] = 10.0,
 ) -> None:
     """Stop a session's harness (SIGTERM, then SIGKILL) and remove its containers.
 
@@ -128,9 +130,11 @@ def read_prompt(prompt: str | None) -> str:
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text()
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise errors.UsageError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise errors.UsageError(f"cannot read {path}: it is not UTF-8 text") from None
 
 
 COMMANDS = {"run": run, "resume": resume, "kill": kill}

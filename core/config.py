@@ -117,17 +117,50 @@ def _read_env() -> dict[str, Any]:
     return values
 
 
+def check(name: str, value: Any, source: str = "flag") -> Any:
+    """Check and convert one setting's value; `source` names it in the error message."""
+    return _convert(name, value, source)
+
+
 def _convert(name: str, value: Any, source: str) -> Any:
     """Check and convert one value; strings from the environment are parsed."""
     kind = _TYPES[name]
-    where = f"TETHER_{name.upper()}" if source == "env" else f"{source}: {name}"
+    where = _where(name, source)
     try:
         converted = _parse(kind, value)
     except (TypeError, ValueError):
         raise errors.ConfigError(f"{where} must be {_KIND_WORDS[kind]}, not {value!r}") from None
     if name in _POSITIVE and converted <= 0:
         raise errors.ConfigError(f"{where} must be greater than 0, not {value!r}")
-    return converted
+    if kind is str and not converted.strip():
+        raise errors.ConfigError(f"{where} must not be empty")
+    return _CHECKS.get(name, lambda v, w: v)(converted, where)
+
+
+def _where(name: str, source: str) -> str:
+    """How the person wrote the setting: a flag, a variable, or a key of a file."""
+    if source == "flag":
+        return _FLAGS.get(name, "--" + name.replace("_", "-"))
+    return f"TETHER_{name.upper()}" if source == "env" else f"{source}: {name}"
+
+
+def _existing_dir(value: str, where: str) -> str:
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise errors.ConfigError(f"{where} {value}: the directory does not exist")
+    if not path.is_dir():
+        raise errors.ConfigError(f"{where} {value}: is a file, not a directory")
+    return str(path.resolve())
+
+
+def _url(value: str, where: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise errors.ConfigError(f"{where} must be an http:// or https:// URL, not {value!r}")
+    return value
+
+
+_FLAGS = {"token_budget": "--budget", "timeout_s": "--timeout", "pids_limit": "--pids"}
+_CHECKS = {"workspace": _existing_dir, "base_url": _url}
 
 
 def _parse(kind: type, value: Any) -> Any:

@@ -98,6 +98,7 @@ class Harness:
         self.run_turns = 0
         self._container: str | None = None
         self._open_span = False
+        self._gave_up: errors.ModelError | None = None  # why retries ran out, for the person
         self._guard = InterruptGuard(self.limits.timeout_s)
 
     # -- the run ---------------------------------------------------------------
@@ -130,7 +131,7 @@ class Harness:
             raise
         self._release("run ended")
         self._append(ev.StatusIdle(stop_reason=stop_reason))
-        return self._outcome(stop_reason, for_stop_reason(stop_reason))
+        return self._outcome(stop_reason, for_stop_reason(stop_reason), error=self._gave_up)
 
     def _load(self, events: list[ev.Event]) -> None:
         if not events or not isinstance(events[0], ev.SessionCreated):
@@ -168,6 +169,9 @@ class Harness:
                 response = self.model.create(self._build_request(), on_text=self.observer.text)
             except RetryableModelError as exc:
                 if not self._record_retry(exc, attempt, started):
+                    self._gave_up = errors.ModelError(
+                        f"the model API failed {attempt + 1} times in a row; the last: {exc}"
+                    )
                     return None
                 time.sleep(retry_delay(attempt, exc.retry_after_s))
                 continue

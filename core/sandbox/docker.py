@@ -3,12 +3,13 @@ outlives it, driven through one persistent shell. Only the harness imports this.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
 import tarfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from .. import errors
@@ -55,7 +56,7 @@ class DockerSandbox:
         """Start a fresh container on the session's workspace, its shell ready."""
         start = time.monotonic()
         self.release()
-        with engine_errors():
+        with engine_errors(), self._refusals_as_errors("start the sandbox"):
             self._remove_leftovers(resources.session_id)
             self._ensure_image(resources.image)
             self._user = _user_for(resources)
@@ -70,6 +71,22 @@ class DockerSandbox:
             image=resources.image,
             duration_ms=_milliseconds_since(start),
         )
+
+    @contextlib.contextmanager
+    def _refusals_as_errors(self, doing: str, lost: bool = False) -> Iterator[None]:
+        """An engine that refuses (a bad bind source, a bad memory size, a container gone
+        mid-call) becomes SandboxError, or SandboxLost if `lost`: never a raw SDK error."""
+        import docker.errors
+
+        try:
+            yield
+        except docker.errors.DockerException as exc:
+            if self.container_id is not None:
+                self._raise_if_lost()
+            self.release()
+            reason = getattr(exc, "explanation", None) or str(exc)
+            failure = errors.SandboxLost if lost else errors.SandboxError
+            raise failure(f"the Docker engine could not {doing}: {reason}") from None
 
     def _remove_leftovers(self, session_id: str) -> None:
         """Remove containers a dead harness left: any other one of this session (whose
@@ -178,7 +195,7 @@ class DockerSandbox:
             return ToolResult(content=problem, is_error=True)
         if self._shell is None:
             raise errors.SandboxLost("no sandbox container: provision one first")
-        with engine_errors():
+        with engine_errors(), self._refusals_as_errors(f"run {name}", lost=True):
             try:
                 result = self._dispatch(name, input)
             except (ShellClosed, ShellTimeout):
