@@ -94,11 +94,15 @@ class StepScript:
         *,
         slow_turns: frozenset[int] = frozenset(),
         sleep_s: float = 0.3,
+        output_bytes: int = 0,
+        stream_delay_s: float = 0.025,
         final: str = "All calls are done.",
     ) -> None:
         self.turns = [[call_name(n) for n in turn] for turn in turns]
         self.slow_turns = slow_turns
         self.sleep_s = sleep_s
+        self.output_bytes = output_bytes
+        self.stream_delay_s = stream_delay_s
         self.final = final
 
     @property
@@ -119,12 +123,14 @@ class StepScript:
 
     def _turn_reply(self, index: int, todo: list[str], attempts: list[Attempt]) -> Reply:
         reply = text(f"Turn {index}: " + "working on it, " * 16)
-        if index in self.slow_turns:  # streams for about a second, so kills land mid-stream
-            reply = reply.with_(event_delay_s=0.025, chunk_chars=6)
+        if index in self.slow_turns:  # 40 text deltas: a second by default, for kills mid-stream
+            reply = reply.with_(event_delay_s=self.stream_delay_s, chunk_chars=6)
         for call in todo:
             attempt = 1 + sum(1 for a in attempts if a.call == call)
             use_id = f"toolu_{call}_a{attempt}"
             command = call_command(use_id, call, attempt, self.sleep_s)
+            if self.output_bytes:
+                command += f"; head -c {self.output_bytes} /dev/zero | tr '\\0' x"
             reply = reply + tool_use("bash", {"command": command}, id=use_id)
         return reply
 
@@ -178,9 +184,12 @@ def check_tool_pairs(events: Sequence[ev.Event], *, all_closed: bool) -> None:
         assert not open_uses, f"calls without a result: {open_uses}"
 
 
-def is_interrupted(result: ev.AgentToolResult) -> bool:
-    """A result that says the call may not have run (or run only in part)."""
-    return result.is_error and result.content.startswith(("Interrupted", "Not run"))
+# How the harness and the sandbox say that a call may not have run, or run only in part.
+CUT_SHORT = ("Interrupted", "Not run", "The sandbox container was lost", "the shell exited")
+
+
+def is_cut_short(result: ev.AgentToolResult) -> bool:
+    return result.is_error and result.content.startswith(CUT_SHORT)
 
 
 def check_runs(events: Sequence[ev.Event], runs: Sequence[str]) -> None:
@@ -193,10 +202,10 @@ def check_runs(events: Sequence[ev.Event], runs: Sequence[str]) -> None:
     for use_id in uses:
         count = runs.count(use_id)
         result = results.get(use_id)
-        if result is not None and not is_interrupted(result):
+        if result is not None and not is_cut_short(result):
             assert count == 1, f"{use_id} completed but ran {count} times"
         else:
-            assert count <= 1, f"{use_id} (interrupted or running) ran {count} times"
+            assert count <= 1, f"{use_id} (cut short or running) ran {count} times"
 
 
 # ---------------------------------------------------------------- the workspace

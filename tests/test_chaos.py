@@ -27,7 +27,7 @@ from faults import (
     check_runs,
     check_seqs,
     check_tool_pairs,
-    is_interrupted,
+    is_cut_short,
     parse_log,
     remove_home_resources,
 )
@@ -210,7 +210,7 @@ def test_sigkill_at_random_points_loses_nothing_and_runs_nothing_twice(
         events = parse_log(chaos.log_path)
         assert_invariants(events)
         results = of_type(events, ev.AgentToolResult)
-        interrupted = [r for r in results if is_interrupted(r)]
+        interrupted = [r for r in results if is_cut_short(r)]
         assert chaos.reader.lines(COUNTER) == expected  # the final workspace
         assert chaos.reader.names() == ["counter", "runs"]
         label = f"tether.session={session_id}"
