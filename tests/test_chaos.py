@@ -12,8 +12,9 @@ import random
 import subprocess
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,8 @@ class Chaos:
     checked_requests: int = 0
     reader: WorkspaceReader | None = None
     history: str = ""
+    torn_tails: int = 0
+    killed_after: Counter[str] = field(default_factory=Counter)  # the last event before a kill
 
     def step(self, docker_client: object, image: str) -> bool:
         """Start a harness, maybe kill it, check everything; True once the session is done."""
@@ -115,6 +118,9 @@ class Chaos:
 
     def check(self, killed: bool, docker_client: object, image: str) -> bool:
         events = parse_log(self.log_path, torn_tail_ok=killed)
+        if killed:
+            self.torn_tails += not self.log_path.read_bytes().endswith(b"\n")
+            self.killed_after[events[-1].TYPE] += 1
         check_seqs(events)
         done = _finished(events)
         check_tool_pairs(events, all_closed=done)
@@ -226,6 +232,7 @@ def test_sigkill_at_random_points_loses_nothing_and_runs_nothing_twice(
     print(
         f"chaos: {chaos.kills} kills in {chaos.steps} steps, {len(results)} tool results "
         f"({len(interrupted)} interrupted), {len(api.requests)} model requests, "
-        f"{len(left)} containers of killed harnesses left running; "
+        f"{len(left)} containers of killed harnesses left running, {chaos.torn_tails} torn "
+        f"tails; kills after: {dict(chaos.killed_after.most_common())}; "
         f"reference run {reference_s:.1f} s, all {time.monotonic() - started:.1f} s"
     )

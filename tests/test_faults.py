@@ -207,7 +207,9 @@ def second_engine(docker_client) -> Iterator[SecondEngine]:  # type: ignore[no-u
         engine.close()
 
 
-def wait_for_events(log: Path, kind: type, count: int, harness: subprocess.Popen[str]) -> None:
+def wait_for_events(
+    log: Path, kind: type[ev.Event], count: int, harness: subprocess.Popen[str]
+) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and harness.poll() is None:
         if log.exists() and len(of_type(parse_log(log, torn_tail_ok=True), kind)) >= count:
@@ -229,7 +231,7 @@ def test_an_engine_restart_mid_session_recovers_or_idles_with_a_clear_error(
     test_image: str,
     tether_home: Path,
     during: str,
-    kind: type,
+    kind: type[ev.Event],
     slow_turns: frozenset[int],
 ) -> None:
     script = StepScript(
