@@ -257,11 +257,11 @@ class Harness:
         )
 
     def _execute_in_sandbox(self, name: str, tool_input: Mapping[str, Any]) -> ToolResult:
-        if self._container is None:
-            self._provision()
         try:
+            if self._container is None:
+                self._provision()
             return self.sandbox.execute(name, tool_input)
-        except errors.SandboxLost as exc:
+        except errors.SandboxLost as exc:  # even while it was being provisioned
             self._append(ev.SandboxLost(container_id=self._container or "", reason=str(exc)))
             self._container = None
             return ToolResult(content=LOST_RESULT.format(reason=exc), is_error=True)

@@ -182,7 +182,10 @@ class DockerSandbox:
         try:
             return self._open_shell()
         except (ShellClosed, ShellTimeout) as exc:
-            self.release()
+            try:
+                self._raise_if_lost()  # the container died as it started: cattle, not an error
+            finally:
+                self.release()
             raise errors.SandboxError(f"the sandbox shell did not start ({exc})") from None
 
     # -- execute ---------------------------------------------------------------
