@@ -42,32 +42,42 @@ SEED = int(os.environ.get("TETHER_CHAOS_SEED", "20261124"))
 MIN_KILLS = 32
 MAX_STEPS = 120
 PROMPT = "Run the chaos script."
-# 22 turns, 27 calls; every fourth turn streams slowly.
+# 22 turns, 27 calls; every other turn streams for a second.
 SCRIPT = StepScript(
     [[1], [2], [3, 4], [5], [6], [7], [8, 9], [10], [11], [12], [13], [14, 15], [16], [17],
      [18], [19, 20], [21], [22], [23], [24, 25], [26], [27]],
-    slow_turns=frozenset(range(1, 22, 4)),
+    slow_turns=frozenset(range(1, 22, 2)),
     sleep_s=0.3,
 )  # fmt: skip
 
 
+# Where a kill is aimed: after the step's first new event of a type (None: from the
+# harness's start), a random delay in a range. Weighted so that start-up, waking, model
+# streams and tool calls all get hit.
+AIMS: list[tuple[str | None, float, float, float]] = [
+    (None, 0.05, 0.7, 0.15),  # start-up: imports, the lock, reading and repairing the log
+    ("session.status_running", 0.0, 0.05, 0.15),  # waking: closing what the dead one left
+    ("span.model_request_start", 0.05, 0.9, 0.35),  # mid-stream on a slow turn
+    ("agent.tool_use", 0.0, 0.35, 0.35),  # a call running, or its container provisioning
+]
+
+
 @dataclass(frozen=True)
 class KillPoint:
-    """Where a step's harness dies: after `new_lines` more log lines (or from its
-    start if None), and then `delay_s` later."""
+    """Where a step's harness dies: `delay_s` after the step's first new `after` event
+    (or after the harness started, if None)."""
 
-    new_lines: int | None
+    after: str | None
     delay_s: float
 
     def __str__(self) -> str:
-        where = f"{self.new_lines} new lines" if self.new_lines else "start"
-        return f"SIGKILL {self.delay_s:.2f} s after {where}"
+        return f"SIGKILL {self.delay_s:.2f} s after {self.after or 'start'}"
 
     @classmethod
     def draw(cls, rng: random.Random, first: bool) -> KillPoint:
-        if not first and rng.random() < 0.2:  # anywhere in start-up: imports, lock, repair
-            return cls(None, rng.uniform(0.05, 1.0))
-        return cls(rng.randint(3 if first else 1, 6), rng.uniform(0.0, 0.4))
+        aims = AIMS[1:] if first else AIMS  # the first `run` must live to create the session
+        after, low, high, _ = rng.choices(aims, weights=[aim[3] for aim in aims])[0]
+        return cls(after, rng.uniform(low, high))
 
 
 @dataclass
@@ -85,7 +95,8 @@ class Chaos:
     reader: WorkspaceReader | None = None
     history: str = ""
     torn_tails: int = 0
-    killed_after: Counter[str] = field(default_factory=Counter)  # the last event before a kill
+    phases: Counter[str] = field(default_factory=Counter)  # where the kills landed
+    lines_before: int = 0
 
     def step(self, docker_client: object, image: str) -> bool:
         """Start a harness, maybe kill it, check everything; True once the session is done."""
@@ -94,6 +105,7 @@ class Chaos:
         point = KillPoint.draw(self.rng, first) if self.kills < MIN_KILLS else None
         self.steps += 1
         self.history += f"\n  step {self.steps}: {args[0]}, {point or 'no kill'}"
+        self.lines_before = _line_count(self.log_path)
         harness = start(args, self.env)
         killed = point is not None and self._kill_at(harness, point)
         _, stderr = harness.communicate(timeout=120)
@@ -106,9 +118,10 @@ class Chaos:
         return self.check(killed, docker_client, image)
 
     def _kill_at(self, harness: subprocess.Popen[str], point: KillPoint) -> bool:
-        if point.new_lines is not None:
-            target = _line_count(self.log_path) + point.new_lines
-            while _line_count(self.log_path) < target and harness.poll() is None:
+        if point.after is not None:
+            marker = f'"type":"{point.after}"'.encode()
+            target = _log_bytes(self.log_path).count(marker) + 1
+            while _log_bytes(self.log_path).count(marker) < target and harness.poll() is None:
                 time.sleep(0.005)
         time.sleep(point.delay_s)
         if harness.poll() is not None:
@@ -120,7 +133,7 @@ class Chaos:
         events = parse_log(self.log_path, torn_tail_ok=killed)
         if killed:
             self.torn_tails += not self.log_path.read_bytes().endswith(b"\n")
-            self.killed_after[events[-1].TYPE] += 1
+            self.phases[_phase(events[self.lines_before :])] += 1
         check_seqs(events)
         done = _finished(events)
         check_tool_pairs(events, all_closed=done)
@@ -142,11 +155,31 @@ class Chaos:
         self.checked_requests = len(requests)
 
 
-def _line_count(path: Path) -> int:
+def _log_bytes(path: Path) -> bytes:
     try:
-        return path.read_bytes().count(b"\n")
+        return path.read_bytes()
     except FileNotFoundError:
-        return 0
+        return b""
+
+
+def _line_count(path: Path) -> int:
+    return _log_bytes(path).count(b"\n")
+
+
+def _phase(new: list[ev.Event]) -> str:
+    """Where a harness was when it died, from the events it appended."""
+    if not new:
+        return "start-up"
+    last = new[-1]
+    if isinstance(last, ev.ModelRequestStart):
+        return "model stream"
+    if isinstance(last, ev.ModelRequestEnd | ev.SandboxProvisioned | ev.SandboxLost):
+        return "tool call"  # or provisioning its container
+    if isinstance(last, ev.AgentToolResult) and not is_cut_short(last):
+        return "after a tool call"
+    if isinstance(last, ev.StatusIdle | ev.SandboxReleased):
+        return "end"
+    return "waking"  # status_running, the interrupted calls' results
 
 
 def _finished(events: list[ev.Event]) -> bool:
@@ -233,6 +266,6 @@ def test_sigkill_at_random_points_loses_nothing_and_runs_nothing_twice(
         f"chaos: {chaos.kills} kills in {chaos.steps} steps, {len(results)} tool results "
         f"({len(interrupted)} interrupted), {len(api.requests)} model requests, "
         f"{len(left)} containers of killed harnesses left running, {chaos.torn_tails} torn "
-        f"tails; kills after: {dict(chaos.killed_after.most_common())}; "
+        f"tails; kills in: {dict(chaos.phases.most_common())}; "
         f"reference run {reference_s:.1f} s, all {time.monotonic() - started:.1f} s"
     )
