@@ -60,6 +60,10 @@ class TimedAPI(FakeAPI):
         super().handle(h)
         self.answered.append(time.perf_counter())
 
+    def __enter__(self) -> TimedAPI:
+        self.start()
+        return self
+
 
 def rows(work: Path, runs: int = 5, calls: int = 60, sessions: int = 20) -> list[Row]:
     one = home(work, "harness")

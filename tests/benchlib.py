@@ -102,7 +102,7 @@ def median_ms(action: Callable[[], object], runs: int, warmup: int = 0) -> float
     return statistics.median(timings_ms(action, runs, warmup))
 
 
-def quiet(command: list[str], env: dict[str, str]) -> Callable[[], None]:
+def quiet(command: list[str], env: dict[str, str]) -> Callable[[], object]:
     """`command` as an action: run to its end, output discarded, failure raised."""
     return lambda: subprocess.run(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True
