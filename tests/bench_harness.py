@@ -179,8 +179,8 @@ def resume(data_dir: Path, events: int) -> tuple[float, float]:
 def bench_resume(data_dir: Path, runs: int) -> list[Row]:
     big = [resume(data_dir, 10_000) for _ in range(runs)]
     small = [resume(data_dir, 10) for _ in range(runs)]
-    big_ms, small_ms = (statistics.median(t for t, _ in runs) for runs in (big, small))
-    big_mb, small_mb = (max(m for _, m in runs) for runs in (big, small))
+    big_ms, small_ms = (statistics.median(ms for ms, _ in series) for series in (big, small))
+    big_mb, small_mb = (max(mb for _, mb in series) for series in (big, small))
     return [
         Row("resume 10,000 events → first request", big_ms, "ms", "10-event session", small_ms,
             *at_most(big_ms, 1500, "ms")),
@@ -206,7 +206,8 @@ def scripted(request: Request) -> Reply:
 
 
 def run_at_once(data_dir: Path, count: int) -> tuple[float, list[resource.struct_rusage]]:
-    """Tool calls per second across `count` sessions run at once, and each one's usage."""
+    """Tool calls per second across `count` sessions run at once, from the first start to
+    the last exit, and each harness's own usage. Every session must have run its script."""
     with FakeAPI(responder=scripted) as api:
         env = env_for(data_dir, api.base_url)
         command = [*TETHER, "run", "-q", "--memory", "256m", "--cpus", "0.5", "--timeout", "300"]
@@ -214,8 +215,8 @@ def run_at_once(data_dir: Path, count: int) -> tuple[float, list[resource.struct
         processes = [start([*command, f"session-{n:02d}"], env) for n in range(count)]
         usages = [wait_usage(p) for p in processes]
         elapsed = time.perf_counter() - started
-        answered = [r.body["messages"][0]["content"][0]["text"] for r in api.requests]
-    assert all(answered.count(f"session-{n:02d}") == TURNS + 1 for n in range(count)), answered
+        prompts = [r.body["messages"][0]["content"][0]["text"] for r in api.requests]
+    assert all(prompts.count(f"session-{n:02d}") == TURNS + 1 for n in range(count)), prompts
     return count * TURNS / elapsed, usages
 
 
