@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -79,18 +80,18 @@ def ended_its_turn(events: list[ev.Event]) -> bool:
 # ---------------------------------------------------------------- the container killed
 
 
+def provisioned_ids(log: Path) -> list[str]:
+    events = parse_log(log, torn_tail_ok=True) if log.exists() else []
+    return [e.container_id for e in of_type(events, ev.SandboxProvisioned)]
+
+
 def kill_containers(
     client: Any, log: Path, rng: random.Random, count: int, done: threading.Event
 ) -> list[str]:
     """Kill the session's container `count` times, each a random moment after it is ready."""
     killed: list[str] = []
     while len(killed) < count and not done.is_set():
-        fresh = [
-            e.container_id
-            for e in of_type(parse_log(log, torn_tail_ok=True) if log.exists() else [],
-                             ev.SandboxProvisioned)
-            if e.container_id not in killed
-        ]  # fmt: skip
+        fresh = [cid for cid in provisioned_ids(log) if cid not in killed]
         if not fresh:
             time.sleep(0.02)
             continue
@@ -103,27 +104,22 @@ def kill_containers(
     return killed
 
 
+@pytest.mark.slow
 def test_a_killed_container_is_a_tool_error_and_the_session_carries_on(
     docker_client, test_image: str, tether_home: Path
 ) -> None:
     script = StepScript([[n] for n in range(1, 13)], sleep_s=0.5)
     session_id = new_session_id("container-kill")
     log = log_path(tether_home, session_id)
-    with FakeAPI(responder=script) as api:
-        env = tether_env(api.base_url, test_image)
-        harness = start(["run", "--session-id", session_id, "count"], env)
-        done = threading.Event()
-        found: list[list[str]] = []
-        killer = threading.Thread(
-            target=lambda: found.append(
-                kill_containers(docker_client, log, random.Random(SEED), 3, done)
-            )
+    done = threading.Event()
+    with FakeAPI(responder=script) as api, ThreadPoolExecutor(1) as pool:
+        harness = start(
+            ["run", "--session-id", session_id, "count"], tether_env(api.base_url, test_image)
         )
-        killer.start()
+        killer = pool.submit(kill_containers, docker_client, log, random.Random(SEED), 3, done)
         _, stderr = harness.communicate(timeout=120)
         done.set()
-        killer.join(timeout=30)
-    killed = found[0]
+        killed = killer.result(timeout=30)
     assert harness.returncode == 0, stderr
     assert len(killed) == 3, f"only {len(killed)} kills landed (seed {SEED})"
 
@@ -131,7 +127,7 @@ def test_a_killed_container_is_a_tool_error_and_the_session_carries_on(
     assert ended_its_turn(events)
     lost = of_type(events, ev.SandboxLost)
     assert [e.container_id for e in lost] == killed  # each noticed once, and no other
-    provisioned = [e.container_id for e in of_type(events, ev.SandboxProvisioned)]
+    provisioned = provisioned_ids(log)
     assert len(provisioned) == len(set(provisioned)) == 4  # a fresh container after each
     lost_results = [r for r in of_type(events, ev.AgentToolResult) if is_cut_short(r)]
     assert len(lost_results) == 3
@@ -160,12 +156,6 @@ def kill_on_start(client: Any, session_id: str, killed: list[str]) -> threading.
     return thread
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a container that dies while it is provisioned ends the run (exit 7): "
-    "Harness._execute_in_sandbox calls _provision() outside its SandboxLost handler, and "
-    "DockerSandbox._start_first_shell raises SandboxError rather than SandboxLost",
-)
 def test_a_container_killed_while_it_is_provisioned_is_a_tool_error_too(
     docker_client, test_image: str, tether_home: Path
 ) -> None:
@@ -308,6 +298,7 @@ def run_until_the_disk_fills(home: Path, env: dict[str, str]) -> tuple[str, Path
     return session_id, filler
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_a_clear_error_with_no_torn_line_and_resumes_once_freed(
     full_disk_home: Path, test_image: str, docker_client
 ) -> None:
