@@ -56,7 +56,9 @@ def connect_engine() -> tuple[Check, Any]:
         client = docker.from_env(timeout=ENGINE_TIMEOUT_S)
         version = client.version()
     except Exception as exc:  # any failure here means the same thing: no usable engine
-        problem = f"no answer at {host}: {_short(exc)}"
+        from .sandbox.engine import root_cause
+
+        problem = f"no answer at {host}: {root_cause(exc)}"
         return Check("docker engine", FAIL, problem, _engine_remedy(exc)), None
     api = version.get("ApiVersion", "?")
     return Check(

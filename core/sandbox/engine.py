@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -60,10 +61,23 @@ def connect() -> Any:
 
 
 def unavailable(exc: BaseException) -> errors.EngineUnavailable:
-    reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     return errors.EngineUnavailable(
-        f"cannot reach the Docker engine ({reason}): is dockerd running?"
+        f"cannot reach the Docker engine at {where} ({root_cause(exc)}): is dockerd running?"
     )
+
+
+def root_cause(exc: BaseException) -> str:
+    """The innermost reason of an SDK error, e.g. 'No such file or directory', not the
+    nested tuple of wrappers that requests and urllib3 print."""
+    for _ in range(8):
+        inner = next((a for a in exc.args if isinstance(a, BaseException)), None)
+        inner = inner or exc.__cause__ or exc.__context__
+        if inner is None:
+            break
+        exc = inner
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return str(text).splitlines()[0][:200]
 
 
 @contextlib.contextmanager
