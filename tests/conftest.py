@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e import remove_sandboxes
+from e2e import remove_sandboxes, tether_env
+from fakeapi import FakeAPI
 
 TEST_IMAGE = os.environ.get("TETHER_TEST_IMAGE", "tether-test:bookworm")
 IN_CI = bool(os.environ.get("CI"))
@@ -66,3 +67,16 @@ def docker_client() -> Iterator[object]:
 @pytest.fixture
 def test_image(docker_client: object) -> str:
     return TEST_IMAGE
+
+
+@pytest.fixture
+def api() -> Iterator[FakeAPI]:
+    """The fake Messages API, served from this process; script it with `api.add(...)`."""
+    with FakeAPI() as server:
+        yield server
+
+
+@pytest.fixture
+def env(api: FakeAPI) -> dict[str, str]:
+    """The environment of a `tether` subprocess that talks to `api` and uses the test image."""
+    return tether_env(api.base_url, TEST_IMAGE)

@@ -415,17 +415,6 @@ def test_a_bad_config_file_does_not_stop_reading_sessions(
 
 
 @pytest.fixture
-def api() -> Iterator[FakeAPI]:
-    with FakeAPI() as server:
-        yield server
-
-
-@pytest.fixture
-def env(api: FakeAPI) -> dict[str, str]:
-    return tether_env(api.base_url, TEST_IMAGE)
-
-
-@pytest.fixture
 def cleanup(docker_client, tether_home: Path) -> Iterator[None]:  # type: ignore[no-untyped-def]
     """Remove every container and volume of this test's sessions, by label."""
     yield

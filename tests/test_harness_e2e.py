@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 
 import pytest
 from e2e import (
@@ -19,7 +18,6 @@ from e2e import (
     run,
     session_events,
     start,
-    tether_env,
     wait_for,
     wait_for_event,
 )
@@ -28,18 +26,7 @@ from fakeapi import FakeAPI, error, text, tool_use
 from tether.core import events as ev
 from tether.core.exit_codes import ExitCode
 
-pytestmark = pytest.mark.docker
-
-
-@pytest.fixture
-def api() -> Iterator[FakeAPI]:
-    with FakeAPI() as server:
-        yield server
-
-
-@pytest.fixture
-def env(api: FakeAPI, test_image: str) -> dict[str, str]:
-    return tether_env(api.base_url, test_image)
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker_client")]
 
 
 def bash(command: str) -> object:

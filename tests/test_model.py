@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import typing
-from collections.abc import Iterator
 
 import pytest
 from fakeapi import (
@@ -40,12 +39,6 @@ HELLO = ModelRequest(
     tools=(BASH,),
     max_tokens=256,
 )
-
-
-@pytest.fixture
-def api() -> Iterator[FakeAPI]:
-    with FakeAPI() as server:
-        yield server
 
 
 @pytest.fixture

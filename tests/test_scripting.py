@@ -5,25 +5,13 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-from collections.abc import Iterator
 
 import pytest
-from e2e import TETHER, json_lines, run, start, tether_env, wait_for_event
+from e2e import TETHER, json_lines, run, start, wait_for_event
 from fakeapi import FakeAPI, error, text, tool_use
 
 from tether.core import events as ev
 from tether.core.exit_codes import ExitCode
-
-
-@pytest.fixture
-def api() -> Iterator[FakeAPI]:
-    with FakeAPI() as server:
-        yield server
-
-
-@pytest.fixture
-def env(api: FakeAPI) -> dict[str, str]:
-    return tether_env(api.base_url, "tether-test:bookworm")
 
 
 def assert_result_matches_exit(result: subprocess.CompletedProcess[str], code: int) -> dict:
