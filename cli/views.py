@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from rich.cells import set_cell_size
 from rich.console import Console, RenderableType
@@ -86,7 +87,14 @@ def parse_ts(ts: str | None) -> datetime | None:
 
 def local_time(ts: str | None) -> str:
     """`ts` (RFC 3339, UTC) in local time to the minute, or `-`."""
-    moment = parse_ts(ts)
+    if not ts or len(ts) < 16:
+        return "-"
+    return _local_minute(ts[:16])  # sessions made in the same minute share the work
+
+
+@lru_cache(maxsize=4096)
+def _local_minute(minute: str) -> str:
+    moment = parse_ts(minute + "+00:00")
     return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 

@@ -15,6 +15,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -165,7 +166,9 @@ def _summarize(session_id: str, directory: str) -> SessionSummary:
         os.close(fd)
     if first is None or first["type"] != SessionCreated.TYPE:
         raise errors.LogCorrupt(f"session {session_id}: the log does not start with a session")
-    running = _lock_held(os.path.join(directory, LOCK_NAME))
+    # Only a log whose last status is `running` (or none yet) can have a live harness,
+    # so the other sessions' locks are not worth a look: 5,000 of them cost 40 ms.
+    running = status not in _STATUS_OF and _lock_held(os.path.join(directory, LOCK_NAME))
     return SessionSummary(
         id=session_id,
         status="running" if running else _STATUS_OF.get(status or "", "crashed"),
@@ -254,8 +257,29 @@ def _prompt_start(message: dict[str, Any] | None) -> str:
     return " ".join(content[: PROMPT_CHARS * 2].split())[:PROMPT_CHARS]
 
 
+# The envelope as tether writes it; `ls` reads ts, type and turn from it without
+# decoding the JSON (a third of its time for 5,000 sessions). Lines written any other
+# way, and the prompt (whose text needs unescaping), are decoded in full.
+_ENVELOPE = re.compile(rb'\{"v":1,"seq":\d+,"id":"[^"\\]*","ts":"([^"\\]*)","type":"([^"\\]*)"')
+_TURN = re.compile(rb',"turn":(\d+)[,}]')
+
+
 def _peek(line: bytes) -> dict[str, Any] | None:
-    """A line decoded just enough for a summary: an object with the envelope's key fields."""
+    """A line read just enough for a summary: its ts and type (and turn, if it has one)."""
+    envelope = _ENVELOPE.match(line)
+    if envelope is None or envelope[2] == _USER_MARK[1:-1]:
+        return _decode(line)
+    found: dict[str, Any] = {"ts": envelope[1].decode(), "type": envelope[2].decode()}
+    if envelope[2] == _END_MARK[1:-1]:
+        turn = _TURN.search(line, envelope.end())
+        if turn is None:
+            return _decode(line)
+        found["turn"] = int(turn[1])
+    return found
+
+
+def _decode(line: bytes) -> dict[str, Any] | None:
+    """A line decoded in full, checked to be an object with the envelope's key fields."""
     try:
         obj = _DECODER.decode(line.decode())  # skips json.loads's encoding sniffing
     except ValueError:
