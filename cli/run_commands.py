@@ -104,9 +104,7 @@ def resume(
 def kill(
     session: IdArgument = None,
     last: LastOption = False,
-    grace: Annotated[
-        float, typer.Option(min=0, help="Seconds to wait before SIGKILL.")
-    ] = 10.0,
+    grace: Annotated[float, typer.Option(min=0, help="Seconds to wait before SIGKILL.")] = 10.0,
 ) -> None:
     """Stop a session's harness (SIGTERM, then SIGKILL) and remove its containers.
 

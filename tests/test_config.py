@@ -39,12 +39,15 @@ def test_anthropic_base_url_is_the_fallback_endpoint(monkeypatch, tmp_path: Path
     assert config.resolve(config_path=tmp_path / "x").settings.base_url == "http://127.0.0.1:9"
 
 
-@pytest.mark.parametrize("text,words", [
-    ("max_turns = 'many'", "max_turns must be a whole number"),
-    ("colour = 'blue'", "unknown key 'colour'"),
-    ("max_turns = 0", "greater than 0"),
-    ("model = [", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text,words",
+    [
+        ("max_turns = 'many'", "max_turns must be a whole number"),
+        ("colour = 'blue'", "unknown key 'colour'"),
+        ("max_turns = 0", "greater than 0"),
+        ("model = [", "not valid TOML"),
+    ],
+)
 def test_a_bad_file_names_the_file_and_the_key(tmp_path: Path, text: str, words: str) -> None:
     path = write(tmp_path / "bad.toml", text)
     with pytest.raises(errors.ConfigError) as caught:

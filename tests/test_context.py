@@ -81,15 +81,24 @@ def test_open_tool_uses_are_the_calls_without_results() -> None:
 
 
 def test_a_prompt_after_tool_results_joins_the_same_user_turn() -> None:
-    events = [ev.UserMessage(content="go"), *response(use("a")), result("a"),
-              ev.UserMessage(content="and then?")]
+    events = [
+        ev.UserMessage(content="go"),
+        *response(use("a")),
+        result("a"),
+        ev.UserMessage(content="and then?"),
+    ]
     last = build_messages(events)[-1]
     assert [b["type"] for b in last["content"]] == ["tool_result", "text"]
 
 
 def test_cache_breakpoints_mark_the_last_two_user_turns_without_touching_the_context() -> None:
-    events = [ev.UserMessage(content="1"), *response(use("a")), result("a"),
-              *response(use("b")), result("b")]
+    events = [
+        ev.UserMessage(content="1"),
+        *response(use("a")),
+        result("a"),
+        *response(use("b")),
+        result("b"),
+    ]
     context = Context().add_all(events)
     marked = with_cache_breakpoints(context.messages)
     flags = ["cache_control" in m["content"][-1] for m in marked]
