@@ -21,14 +21,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from . import errors, paths
+from . import errors, jsonl, paths
 from .events import STATUS_TYPES, Event, InvalidEvent, parse_line
 
 log = logging.getLogger(__name__)
 
 LOG_NAME = "events.jsonl"
 LOCK_NAME = "lock"
-_BLOCK = 64 * 1024
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, sorts like time
 _ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -191,7 +190,7 @@ class SessionLog:
     def _repair_torn_tail(self) -> None:
         assert self._fd is not None
         size = os.fstat(self._fd).st_size
-        end = _complete_end(self._fd, size)
+        end = jsonl.complete_end(self._fd, size)
         if end != size:
             log.warning("session %s: cutting a torn last line (%d bytes)", self.id, size - end)
             os.ftruncate(self._fd, end)
@@ -228,10 +227,10 @@ class SessionLog:
         True and everything written before that has been yielded.
         """
         with open(self.log_path, "rb") as f:
-            f.seek(self._offset_of_seq(f, since))
+            f.seek(jsonl.offset_of(f, since, _seq_of))
             pending = b""
             while True:
-                chunk = f.read(_BLOCK)
+                chunk = f.read(jsonl.BLOCK)
                 if chunk:
                     pending += chunk
                     *lines, pending = pending.split(b"\n")
@@ -246,7 +245,7 @@ class SessionLog:
 
     def _iter_from(self, start: int, stop: int | None) -> Iterator[Event]:
         with open(self.log_path, "rb") as f:
-            f.seek(self._offset_of_seq(f, start))
+            f.seek(jsonl.offset_of(f, start, _seq_of))
             for line in f:
                 if not line.endswith(b"\n"):
                     log.warning("session %s: skipping a torn last line", self.id)
@@ -271,43 +270,13 @@ class SessionLog:
         return found
 
     def _lines_backwards(self) -> Iterator[bytes]:
-        """Complete lines from last to first, reading the file from the end in blocks."""
+        """Complete lines from last to first; a torn last line is skipped with a warning."""
         with open(self.log_path, "rb") as f:
             end = os.fstat(f.fileno()).st_size
-            complete = _complete_end(f.fileno(), end)
+            complete = jsonl.complete_end(f.fileno(), end)
             if complete != end:
                 log.warning("session %s: skipping a torn last line", self.id)
-            position, tail = complete, b""
-            while position > 0:
-                size = min(_BLOCK, position)
-                position -= size
-                f.seek(position)
-                block = f.read(size) + tail
-                lines = block.split(b"\n")
-                tail = lines[0]
-                for line in reversed(lines[1:]):
-                    if line:
-                        yield line
-            if tail:
-                yield tail
-
-    def _offset_of_seq(self, f, seq: int) -> int:  # type: ignore[no-untyped-def]
-        """Byte offset of the first line whose seq is >= `seq`, found by bisection.
-
-        Seqs grow by one per line, so bisection finds a position in a gigabyte log
-        with about thirty reads. Lines that do not parse are stepped over.
-        """
-        if seq <= 0:
-            return 0
-        lo, hi = 0, os.fstat(f.fileno()).st_size
-        while lo < hi:
-            mid = (lo + hi) // 2
-            line_start, found = _seq_at_or_after(f, mid, hi)
-            if found is None or found >= seq:
-                hi = mid
-            else:
-                lo = max(line_start + 1, mid + 1)
-        return _line_start_at_or_after(f, lo)
+            yield from jsonl.lines_backwards(f, complete)
 
     # -- status ----------------------------------------------------------------
 
@@ -382,39 +351,8 @@ def _parse_lines(session_id: str, lines: list[bytes], since: int) -> Iterator[Ev
             yield event
 
 
-def _complete_end(fd: int, size: int) -> int:
-    """Offset just past the last newline: where the complete lines end."""
-    position = size
-    while position > 0:
-        step = min(_BLOCK, position)
-        block = os.pread(fd, step, position - step)
-        newline = block.rfind(b"\n")
-        if newline >= 0:
-            return position - step + newline + 1
-        position -= step
-    return 0
-
-
-def _line_start_at_or_after(f, offset: int) -> int:  # type: ignore[no-untyped-def]
-    if offset == 0:
-        return 0
-    f.seek(offset - 1)
-    if f.read(1) == b"\n":
-        return offset
-    f.readline()
-    return int(f.tell())
-
-
-def _seq_at_or_after(f, offset: int, limit: int) -> tuple[int, int | None]:  # type: ignore[no-untyped-def]
-    """(start, seq) of the first parseable line starting at or after `offset`, before `limit`."""
-    start = _line_start_at_or_after(f, offset)
-    f.seek(start)
-    while start < limit:
-        line = f.readline()
-        if not line.endswith(b"\n"):
-            return start, None
-        try:
-            return start, parse_line(line).seq
-        except InvalidEvent:
-            start += len(line)
-    return start, None
+def _seq_of(line: bytes) -> int | None:
+    try:
+        return parse_line(line).seq
+    except InvalidEvent:
+        return None
