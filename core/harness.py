@@ -14,7 +14,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -23,7 +23,16 @@ from . import events as ev
 from .context import Context, cached_tools, system_blocks, with_cache_breakpoints
 from .exit_codes import ExitCode, for_error, for_stop_reason
 from .interrupts import InterruptGuard
-from .model import ModelClient, ModelRequest, ModelResponse, RetryableModelError, retry_delay
+from .model import (
+    ContentBlock,
+    ModelClient,
+    ModelRequest,
+    ModelResponse,
+    RetryableModelError,
+    TextBlock,
+    ThinkingBlock,
+    retry_delay,
+)
 from .sandbox.protocol import Resources, Sandbox, ToolResult
 from .sandbox.tools import TOOL_SPECS, check_input
 from .store import SessionLog
@@ -385,22 +394,13 @@ class Harness:
         return self.settings
 
 
-def _content_event(block: Any) -> ev.Event:
-    kind = type(block).__name__
-    if kind == "TextBlock":
+def _content_event(block: ContentBlock) -> ev.Event:
+    if isinstance(block, TextBlock):
         return ev.AgentMessage(content=block.text)
-    if kind == "ThinkingBlock":
+    if isinstance(block, ThinkingBlock):
         return ev.AgentThinking(content=block.thinking, signature=block.signature)
     return ev.AgentToolUse(tool_use_id=block.id, name=block.name, input=dict(block.input))
 
 
 def _ms_since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
-
-
-def total_usage(events: Iterable[ev.Event]) -> ev.Usage:
-    usage = ev.Usage()
-    for event in events:
-        if isinstance(event, ev.ModelRequestEnd):
-            usage += event.usage
-    return usage
