@@ -14,14 +14,14 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from . import __version__, errors
 from . import events as ev
 from .context import Context, cached_tools, system_blocks, with_cache_breakpoints
 from .exit_codes import ExitCode, for_error, for_stop_reason
+from .hands import Hands
 from .interrupts import InterruptGuard
 from .model import (
     ContentBlock,
@@ -33,8 +33,8 @@ from .model import (
     ThinkingBlock,
     retry_delay,
 )
-from .sandbox.protocol import Resources, Sandbox, ToolResult
-from .sandbox.tools import TOOL_SPECS, check_input
+from .sandbox.protocol import Resources, Sandbox
+from .sandbox.tools import TOOL_SPECS
 from .store import SessionLog
 
 log = logging.getLogger(__name__)
@@ -45,11 +45,6 @@ INTERRUPTED_RESULT = (
     "not have run, in part or in full. Check its effects before running it again."
 )
 NOT_RUN_RESULT = "Not run: the run stopped ({reason}) before this tool call started."
-LOST_RESULT = (
-    "The sandbox container was lost ({reason}). Files in /workspace are kept, but the "
-    "shell's state (working directory, variables, background jobs) was reset; the next "
-    "call gets a fresh container."
-)
 
 
 class Observer(Protocol):
@@ -105,7 +100,8 @@ class Harness:
         self.run_usage = ev.Usage()
         self.turn = 0
         self.run_turns = 0
-        self._container: str | None = None
+        # What the sandbox is made of is known once the log is read (see _load).
+        self.hands = Hands(sandbox, Resources(session_id=session.id, image=""), self._append)
         self._open_span = False
         self._gave_up: errors.ModelError | None = None  # why retries ran out, for the person
         self._guard = InterruptGuard(self.limits.timeout_s)
@@ -136,9 +132,9 @@ class Harness:
         except errors.TetherError as exc:
             return self._stop_on_error(exc)
         except BaseException:
-            self._release(None)
+            self.hands.release(None)
             raise
-        self._release("run ended")
+        self.hands.release("run ended")
         self._append(ev.StatusIdle(stop_reason=stop_reason))
         return self._outcome(stop_reason, for_stop_reason(stop_reason), error=self._gave_up)
 
@@ -147,7 +143,12 @@ class Harness:
             raise errors.LogCorrupt(
                 f"session {self.session.id} does not start with session.created"
             )
-        self.settings = events[0]
+        self.settings = settings = events[0]
+        self.hands.resources = Resources(
+            session_id=self.session.id, image=settings.image, workspace=settings.workspace,
+            network=settings.network, memory=settings.memory, cpus=settings.cpus,
+            pids_limit=settings.pids_limit,
+        )  # fmt: skip
         for event in events:
             self._track(event)
 
@@ -248,54 +249,7 @@ class Harness:
 
     def _run_tools(self) -> None:
         for use_id, use in list(self.context.open_tool_uses.items()):
-            self._append(self._execute(use_id, use["name"], use["input"]))
-
-    def _execute(self, use_id: str, name: str, tool_input: Mapping[str, Any]) -> ev.AgentToolResult:
-        started = time.monotonic()
-        problem = check_input(name, tool_input)
-        if problem is not None:
-            result = ToolResult(content=problem, is_error=True)
-        else:
-            result = self._execute_in_sandbox(name, tool_input)
-        return ev.AgentToolResult(
-            tool_use_id=use_id,
-            content=result.content,
-            is_error=result.is_error,
-            duration_ms=_ms_since(started),
-            truncated=result.truncated,
-        )
-
-    def _execute_in_sandbox(self, name: str, tool_input: Mapping[str, Any]) -> ToolResult:
-        try:
-            if self._container is None:
-                self._provision()
-            return self.sandbox.execute(name, tool_input)
-        except errors.SandboxLost as exc:  # even while it was being provisioned
-            self._append(ev.SandboxLost(container_id=self._container or "", reason=str(exc)))
-            self._container = None
-            return ToolResult(content=LOST_RESULT.format(reason=exc), is_error=True)
-
-    def _provision(self) -> None:
-        settings = self._settings
-        provisioned = self.sandbox.provision(
-            Resources(
-                session_id=self.session.id,
-                image=settings.image,
-                workspace=settings.workspace,
-                network=settings.network,
-                memory=settings.memory,
-                cpus=settings.cpus,
-                pids_limit=settings.pids_limit,
-            )
-        )
-        self._container = provisioned.container_id
-        self._append(
-            ev.SandboxProvisioned(
-                container_id=provisioned.container_id,
-                image=provisioned.image,
-                duration_ms=provisioned.duration_ms,
-            )
-        )
+            self._append(self.hands.run(use_id, use["name"], use["input"]))
 
     def _close_open_tool_uses(self, message: str) -> None:
         """Give every recorded call without a result an error result, so none is re-run."""
@@ -311,7 +265,7 @@ class Harness:
         reason = "kill" if killed else exc.reason
         self._close_running_tool(reason)
         self._append(ev.UserInterrupt(reason=reason))
-        self._release(reason)
+        self.hands.release(reason)
         if killed:
             self._append(ev.StatusTerminated(by="kill"))
             return self._outcome("terminated", ExitCode.TERMINATED)
@@ -329,7 +283,7 @@ class Harness:
 
     def _stop_on_error(self, exc: errors.TetherError) -> Outcome:
         if isinstance(exc, errors.StorageError | errors.LogCorrupt):
-            self._release(None)
+            self.hands.release(None)
             raise exc  # the log cannot take more events; it reads as crashed, and resumable
         self._end_span(time.monotonic(), is_error=True, stop_reason="error")
         self._close_running_tool(type(exc).__name__)
@@ -338,7 +292,7 @@ class Harness:
                 error_type=type(exc).__name__, message=str(exc), retry_status="terminal"
             )
         )
-        self._release("error")
+        self.hands.release("error")
         self._append(ev.StatusIdle(stop_reason="error"))
         return self._outcome("error", for_error(exc), error=exc)
 
@@ -348,17 +302,6 @@ class Harness:
         except FileNotFoundError:
             return False
         return True
-
-    def _release(self, reason: str | None) -> None:
-        """Remove the container (even one still being provisioned) and record it,
-        unless `reason` is None: the log itself is failing and takes nothing more."""
-        container, self._container = self._container, None
-        try:
-            self.sandbox.release()
-        except errors.SandboxError as exc:
-            log.warning("could not remove the sandbox container: %s", exc)
-        if container is not None and reason is not None:
-            self._append(ev.SandboxReleased(container_id=container, reason=reason))
 
     def _outcome(
         self, stop_reason: str, code: ExitCode, error: errors.TetherError | None = None

@@ -1,0 +1,88 @@
+"""The harness's side of the sandbox: one tool call in, one recorded result out.
+
+`Hands` provisions the container on the first call that needs it, turns a
+lost container into an error result the model can read (the next call gets a
+fresh container on the same workspace), and records each of these in the log
+through the `record` function it is given. The harness knows nothing else
+about containers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import errors
+from . import events as ev
+from .sandbox.protocol import Resources, Sandbox, ToolResult
+from .sandbox.tools import check_input
+
+log = logging.getLogger(__name__)
+
+LOST_RESULT = (
+    "The sandbox container was lost ({reason}). Files in /workspace are kept, but the "
+    "shell's state (working directory, variables, background jobs) was reset; the next "
+    "call gets a fresh container."
+)
+
+
+class Hands:
+    """Tool calls on a lazily provisioned sandbox, each event handed to `record`."""
+
+    def __init__(
+        self, sandbox: Sandbox, resources: Resources, record: Callable[[ev.Event], None]
+    ) -> None:
+        self.sandbox = sandbox
+        self.resources = resources
+        self.record = record
+        self.container: str | None = None  # the one recorded as provisioned, if any
+
+    def run(self, use_id: str, name: str, tool_input: Mapping[str, Any]) -> ev.AgentToolResult:
+        """Run one call; a bad call or a lost container is an error result, not an error."""
+        started = time.monotonic()
+        problem = check_input(name, tool_input)
+        if problem is not None:
+            result = ToolResult(content=problem, is_error=True)
+        else:
+            result = self._run_in_sandbox(name, tool_input)
+        return ev.AgentToolResult(
+            tool_use_id=use_id,
+            content=result.content,
+            is_error=result.is_error,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            truncated=result.truncated,
+        )
+
+    def release(self, reason: str | None) -> None:
+        """Remove the container (even one still being provisioned) and record it,
+        unless `reason` is None: the log itself is failing and takes nothing more."""
+        container, self.container = self.container, None
+        try:
+            self.sandbox.release()
+        except errors.SandboxError as exc:
+            log.warning("could not remove the sandbox container: %s", exc)
+        if container is not None and reason is not None:
+            self.record(ev.SandboxReleased(container_id=container, reason=reason))
+
+    def _run_in_sandbox(self, name: str, tool_input: Mapping[str, Any]) -> ToolResult:
+        try:
+            if self.container is None:
+                self._provision()
+            return self.sandbox.execute(name, tool_input)
+        except errors.SandboxLost as exc:  # even while it was being provisioned
+            self.record(ev.SandboxLost(container_id=self.container or "", reason=str(exc)))
+            self.container = None
+            return ToolResult(content=LOST_RESULT.format(reason=exc), is_error=True)
+
+    def _provision(self) -> None:
+        provisioned = self.sandbox.provision(self.resources)
+        self.container = provisioned.container_id
+        self.record(
+            ev.SandboxProvisioned(
+                container_id=provisioned.container_id,
+                image=provisioned.image,
+                duration_ms=provisioned.duration_ms,
+            )
+        )
