@@ -56,6 +56,19 @@ def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
+def finish(process: subprocess.Popen[str], timeout: float = 60) -> int:
+    """Wait for a started harness to exit, draining its pipes so it can never block on
+    them; on a timeout, fail with what it printed."""
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, stderr = process.communicate()
+        message = f"the harness did not exit in {timeout} s; stderr:\n{stderr}"
+        raise AssertionError(message) from None
+    return process.returncode
+
+
 def session_events(session_id: str | None = None) -> list[ev.Event]:
     store = SessionStore()
     session = store.open(session_id) if session_id else store.last()

@@ -11,6 +11,7 @@ from e2e import (
     API_KEY,
     assert_invariants,
     files_under,
+    finish,
     json_lines,
     kill9,
     of_type,
@@ -162,7 +163,7 @@ def test_tether_kill_stops_a_running_harness_and_it_can_resume(api, env, docker_
 
     killed = run(["kill", session_id], env)
     assert killed.returncode == 0, killed.stderr
-    assert harness.wait(timeout=30) == ExitCode.TERMINATED
+    assert finish(harness) == ExitCode.TERMINATED
     events = session_events()
     assert isinstance(events[-1], ev.StatusTerminated) and events[-1].by == "kill"
     assert of_type(events, ev.UserInterrupt)[-1].reason == "kill"
@@ -204,7 +205,7 @@ def test_signals_leave_the_session_idle_and_resumable(api, env, signum, code, re
     wait_for_event(ev.SandboxProvisioned)
     time.sleep(0.3)
     harness.send_signal(signum)
-    assert harness.wait(timeout=30) == code
+    assert finish(harness) == code
     events = session_events()
     assert of_type(events, ev.UserInterrupt)[-1].reason == reason
     assert isinstance(events[-1], ev.StatusIdle) and events[-1].stop_reason == "interrupted"
@@ -222,7 +223,7 @@ def test_resuming_a_live_session_is_refused(api: FakeAPI, env: dict) -> None:
     assert "running in another harness" in second.stderr
     assert "Traceback" not in second.stderr
     harness.send_signal(signal.SIGINT)
-    harness.wait(timeout=30)
+    finish(harness)
 
 
 def test_the_api_key_stays_in_the_harness(api, env, tether_home, docker_client) -> None:  # type: ignore[no-untyped-def]
@@ -233,7 +234,7 @@ def test_the_api_key_stays_in_the_harness(api, env, tether_home, docker_client) 
     container = docker_client.containers.list(filters={"label": label})[0]
     assert not any(API_KEY in item for item in container.attrs["Config"]["Env"])
     harness.send_signal(signal.SIGINT)
-    harness.wait(timeout=30)
+    finish(harness)
     environment = tool_results(session_events())[0].content
     assert "PATH=" in environment and API_KEY not in environment
     for path in files_under(tether_home):
