@@ -14,8 +14,9 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from . import __version__, errors
 from . import events as ev
@@ -100,8 +101,8 @@ class Harness:
         self.run_usage = ev.Usage()
         self.turn = 0
         self.run_turns = 0
-        # What the sandbox is made of is known once the log is read (see _load).
-        self.hands = Hands(sandbox, Resources(session_id=session.id, image=""), self._append)
+        self.hands: Hands  # made in _load: what the sandbox is made of is in the log
+        self._tools: tuple[Mapping[str, Any], ...] = ()  # the tool definitions sent each request
         self._open_span = False
         self._gave_up: errors.ModelError | None = None  # why retries ran out, for the person
         self._guard = InterruptGuard(self.limits.timeout_s)
@@ -144,11 +145,14 @@ class Harness:
                 f"session {self.session.id} does not start with session.created"
             )
         self.settings = settings = events[0]
-        self.hands.resources = Resources(
+        resources = Resources(
             session_id=self.session.id, image=settings.image, workspace=settings.workspace,
             network=settings.network, memory=settings.memory, cpus=settings.cpus,
             pids_limit=settings.pids_limit,
         )  # fmt: skip
+        self.hands = Hands(self.sandbox, resources, self._append)
+        specs = [spec.to_api() for spec in TOOL_SPECS if spec.name in settings.tools]
+        self._tools = tuple(cached_tools(specs))
         for event in events:
             self._track(event)
 
@@ -194,12 +198,11 @@ class Harness:
 
     def _build_request(self) -> ModelRequest:
         settings = self._settings
-        tools = [spec.to_api() for spec in TOOL_SPECS if spec.name in settings.tools]
         return ModelRequest(
             model=settings.model,
             system=system_blocks(settings.system),
             messages=tuple(with_cache_breakpoints(self.context.messages)),
-            tools=tuple(cached_tools(tools)),
+            tools=self._tools,
             max_tokens=settings.max_tokens,
         )
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import errors
 from . import events as ev
 from .harness import KILL_REQUEST
-from .store import SessionLog, last_status_event
+from .store import SessionLog
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def kill(session: SessionLog, grace_s: float = 10.0) -> str:
         action = "stopped"
     session.acquire(wait_s=2.0)
     try:
-        last = last_status_event(session.read(-200))
+        last = session.last_status()
         if isinstance(last, ev.StatusTerminated):
             return action if action == "stopped" else "already terminated"
         removed = remove_containers(session.id)
@@ -46,7 +46,7 @@ def kill(session: SessionLog, grace_s: float = 10.0) -> str:
 
 def _stop_harness(session: SessionLog, grace_s: float) -> None:
     """SIGTERM the harness (it records the kill itself), then SIGKILL after the grace period."""
-    running = last_status_event(session.read(-200))
+    running = session.last_status()
     if not isinstance(running, ev.StatusRunning):
         raise errors.SessionBusy(f"session {session.id} is locked, but its harness is unknown")
     if running.host != socket.gethostname():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import itertools
 import logging
 import os
 import re
@@ -259,15 +260,15 @@ class SessionLog:
 
     def _read_tail(self, count: int) -> list[Event]:
         """The last `count` valid events, reading backwards from the end of the file."""
-        found: list[Event] = []
+        found = list(itertools.islice(self._events_backwards(), count))
+        found.reverse()
+        return found
+
+    def _events_backwards(self) -> Iterator[Event]:
         for line in self._lines_backwards():
             event = _parse_or_warn(self.id, line)
             if event is not None:
-                found.append(event)
-                if len(found) >= count:
-                    break
-        found.reverse()
-        return found
+                yield event
 
     def _lines_backwards(self) -> Iterator[bytes]:
         """Complete lines from last to first; a torn last line is skipped with a warning."""
@@ -282,41 +283,20 @@ class SessionLog:
 
     def is_locked(self) -> bool:
         """Whether some process (a live harness) holds the session's lock."""
-        if self._lock_fd is not None:
-            return True
-        try:
-            fd = os.open(self.lock_path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        except OSError as exc:
-            return exc.errno in (errno.EAGAIN, errno.EACCES)
-        finally:
-            os.close(fd)
-        return False
+        return self._lock_fd is not None or lock_held(self.lock_path)
 
-    def status(self, tail: list[Event] | None = None) -> str:
+    def last_status(self) -> Event | None:
+        """The latest status event, however far back it is, read from the end."""
+        return next((e for e in self._events_backwards() if e.TYPE in STATUS_TYPES), None)
+
+    def status(self) -> str:
         """running, idle, terminated or crashed: derived from the log and the lock."""
         if self.is_locked():
             return "running"
-        last = last_status_event(tail if tail is not None else self._read_tail_bytes())
+        last = self.last_status()
         if last is None or last.TYPE == "session.status_running":
             return "crashed"
         return "terminated" if last.TYPE == "session.status_terminated" else "idle"
-
-    def _read_tail_bytes(self) -> list[Event]:
-        events: list[Event] = []
-        for line in self._lines_backwards():
-            event = _parse_or_warn(self.id, line)
-            if event is not None:
-                events.append(event)
-                if event.TYPE in STATUS_TYPES:
-                    break
-        events.reverse()
-        return events
 
     def created_ts(self) -> str | None:
         """The `ts` of the first event, read from the first line only."""
@@ -329,11 +309,19 @@ class SessionLog:
         return event.ts if event is not None else None
 
 
-def last_status_event(events: list[Event]) -> Event | None:
-    for event in reversed(events):
-        if event.TYPE in STATUS_TYPES:
-            return event
-    return None
+def lock_held(lock_path: str | os.PathLike[str]) -> bool:
+    """Whether some process holds the lock file's flock (tested shared, for microseconds)."""
+    try:
+        fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+    finally:
+        os.close(fd)
+    return False
 
 
 def _parse_or_warn(session_id: str, line: bytes) -> Event | None:

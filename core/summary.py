@@ -10,8 +10,6 @@ as a whole string; each candidate is then decoded and its `type` checked.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
 import logging
 import os
@@ -38,7 +36,7 @@ from .events import (
     UserMessage,
     parse_line,
 )
-from .store import LOCK_NAME, LOG_NAME, SessionLog, SessionStore
+from .store import LOCK_NAME, LOG_NAME, SessionLog, SessionStore, lock_held
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +166,7 @@ def _summarize(session_id: str, directory: str) -> SessionSummary:
         raise errors.LogCorrupt(f"session {session_id}: the log does not start with a session")
     # Only a log whose last status is `running` (or none yet) can have a live harness,
     # so the other sessions' locks are not worth a look: 5,000 of them cost 40 ms.
-    running = status not in _STATUS_OF and _lock_held(os.path.join(directory, LOCK_NAME))
+    running = status not in _STATUS_OF and lock_held(os.path.join(directory, LOCK_NAME))
     return SessionSummary(
         id=session_id,
         status="running" if running else _STATUS_OF.get(status or "", "crashed"),
@@ -226,21 +224,6 @@ def _find(data: bytes, mark: bytes, type_name: str, lo: int, hi: int, search: An
             return obj
         position = search(mark, stop + 1, hi) if search == data.find else search(mark, lo, start)
     return None
-
-
-def _lock_held(lock_path: str) -> bool:
-    """Whether a harness holds the session's lock: SessionLog.is_locked, minus the pathlib."""
-    try:
-        fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError as exc:
-        return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
-    finally:
-        os.close(fd)
-    return False
 
 
 def _turns(end: dict[str, Any] | None, size: int) -> int | None:
