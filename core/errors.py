@@ -68,8 +68,14 @@ class SandboxLost(SandboxError):
     """The container died or vanished; the next call gets a fresh one."""
 
 
-class Interrupted(TetherError, KeyboardInterrupt):
-    """The run was interrupted by Ctrl-C (SIGINT) or SIGTERM."""
+class Interrupted(KeyboardInterrupt):
+    """The run was interrupted by Ctrl-C (SIGINT), SIGTERM or its wall-clock limit.
+
+    Deliberately outside the TetherError tree, which derives from Exception: the
+    SDKs below the harness (docker, requests, httpx) catch Exception to wrap it, and
+    a signal wrapped into "cannot reach the Docker engine" or a retryable model
+    error would be swallowed, and the run would go on.
+    """
 
     def __init__(self, signum: int, reason: str) -> None:
         super().__init__(reason)
