@@ -279,3 +279,13 @@ def test_session_files_are_0600_and_directories_0700(store: SessionStore) -> Non
     assert stat.S_IMODE(session.dir.stat().st_mode) == 0o700
     for path in session.dir.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_the_last_status_is_found_however_far_back_it_is(store: SessionStore) -> None:
+    log = make(store)
+    log.append(ev.StatusRunning(pid=4242, host="here"))
+    log.append_many([ev.UserMessage(content=f"step {n}") for n in range(500)])
+    last = log.last_status()
+    assert isinstance(last, ev.StatusRunning) and last.pid == 4242
+    log.close()
+    assert SessionLog(log.dir).status() == "crashed"
