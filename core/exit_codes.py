@@ -18,6 +18,11 @@ class ExitCode(IntEnum):
     SANDBOX = 7  # Docker engine or sandbox failure
     NOT_FOUND = 8  # no such session, or an ambiguous prefix
     BUSY = 9  # another harness holds the session
+    INVALID_REQUEST = 10  # the API refused a request as invalid (400): retrying cannot help
+    REFUSAL = 11  # the model declined to go on (stop_reason refusal)
+    MAX_TOKENS = 12  # the response was cut at max_tokens and the turn did not end
+    REQUIRES_ACTION = 13  # a tool call waits for approval: `tether approve` / `deny`
+    CONTEXT = 14  # the context window is full and could not be compacted
     INTERRUPTED = 130  # Ctrl-C
     TERMINATED = 143  # SIGTERM, or `tether kill`
 
