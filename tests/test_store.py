@@ -65,8 +65,8 @@ def test_a_reopened_log_continues_the_seqs(store: SessionStore) -> None:
 
 
 def test_session_ids_are_short_sortable_and_unique() -> None:
-    ids = [new_session_id() for _ in range(500)]
-    assert len(set(ids)) == 500 and all(len(i) == 13 for i in ids)
+    ids = [new_session_id() for _ in range(5000)]
+    assert len(set(ids)) == 5000 and all(len(i) == 13 for i in ids)
     assert [i[:9] for i in ids] == sorted(i[:9] for i in ids)
 
 
