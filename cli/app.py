@@ -85,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     _register(args)
     try:
+        _check_utf8(args)
+    except errors.UsageError as exc:
+        return _usage_error(args, str(exc))
+    try:
         # Without standalone mode, typer returns (not raises) the code of a `typer.Exit`.
         code = app(args=args, prog_name="tether", standalone_mode=False)
     except typer.Exit as exc:
@@ -93,12 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         console.err.print(exc.format_message(), markup=False, highlight=False)
         return ExitCode.USAGE
     except typer.TyperException as exc:  # typer >= 0.25 vendors click as typer._click
-        console.fail(_click_message(exc))
-        if _promises_json(args):
-            from .live import write_error_result
-
-            write_error_result(ExitCode.USAGE, _click_message(exc))
-        return ExitCode.USAGE
+        return _usage_error(args, _click_message(exc))
     except (typer.Abort, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
     except errors.TetherError as exc:
@@ -112,6 +111,24 @@ def main(argv: list[str] | None = None) -> int:
         console.fail(f"unexpected {type(exc).__name__}: {exc} (run with -v for details)")
         return ExitCode.ERROR
     return code if isinstance(code, int) else ExitCode.OK
+
+
+def _check_utf8(args: list[str]) -> None:
+    """Refuse an argument with bytes that are not UTF-8 before anything reads it."""
+    for arg in args:
+        if not arg.isascii():
+            from tether.core.config import utf8
+
+            utf8(arg, "an argument")
+
+
+def _usage_error(args: list[str], message: str) -> int:
+    console.fail(message)
+    if _promises_json(args):
+        from .live import write_error_result
+
+        write_error_result(ExitCode.USAGE, message)
+    return ExitCode.USAGE
 
 
 def _click_message(exc: typer.TyperException) -> str:

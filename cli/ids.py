@@ -32,9 +32,11 @@ LastOption = Annotated[
 
 
 def resolve_session(
-    session_id: str | None, last: bool, store: SessionStore | None = None
+    session_id: str | None, last: bool, store: SessionStore | None = None, need_log: bool = True
 ) -> SessionLog:
-    """The session named by `session_id` (a unique prefix) or by `--last`; exactly one of them."""
+    """The session named by `session_id` (a unique prefix) or by `--last`; exactly one of them.
+
+    With `need_log` False, a session directory without a log is found too (for `rm`)."""
     if session_id is not None and last:
         raise errors.UsageError("give a session ID or --last, not both")
     store = store if store is not None else SessionStore()
@@ -42,4 +44,6 @@ def resolve_session(
         return store.last()
     if not session_id:
         raise errors.UsageError("missing session ID (or use --last)")
+    if not need_log:
+        return SessionLog(store.root / store.resolve(session_id))
     return store.open(session_id)

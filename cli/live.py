@@ -23,6 +23,7 @@ from tether.core import events as ev
 from tether.core.config import Settings
 from tether.core.exit_codes import for_error
 from tether.core.store import SessionLog, SessionStore, check_session_id, new_session_id
+from tether.core.summary import check_log
 
 from . import console
 
@@ -144,9 +145,7 @@ def resume(
     given = {k: config.check(k, v) for k, v in overrides.items() if v is not None}
     api_key = require_api_key()
     session.acquire()
-    created = session.read(0, 1)
-    if not created or not isinstance(created[0], ev.SessionCreated):
-        raise errors.LogCorrupt(f"session {session.id} does not start with session.created")
+    created = [check_log(session)]
     shown: list[ev.Event] = [created[0]]
     if text is not None:
         session.append(ev.UserMessage(content=text))

@@ -14,7 +14,7 @@ import typer
 from tether.core import errors
 from tether.core.events import Event
 from tether.core.store import SessionLog, SessionStore
-from tether.core.summary import UNREADABLE, check_log, list_sessions, reading, session_stats
+from tether.core.summary import check_log, list_sessions, reading, session_stats
 
 from . import console
 from .ids import IdArgument, LastOption, resolve_session
@@ -39,9 +39,6 @@ def ls(json_out: JsonOption = False) -> None:
         print_session_table(console.out, summaries)
     else:
         console.err.print('No sessions yet. Start one with: tether run "..."', markup=False)
-    unreadable = sum(s.status == UNREADABLE for s in summaries)
-    if unreadable:
-        raise errors.LogCorrupt(f"{unreadable} session log(s) could not be read (see above)")
 
 
 def show(
@@ -108,7 +105,7 @@ def rm(
 
     Example:  tether rm 01jd3k
     """
-    session = resolve_session(session_id, last)
+    session = resolve_session(session_id, last, need_log=False)  # a broken one goes too
     try:
         session.acquire()  # so no harness can start on it while it goes
     except errors.SessionBusy:

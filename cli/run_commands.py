@@ -118,9 +118,9 @@ def kill(
 
 
 def read_prompt(prompt: str | None) -> str:
-    """PROMPT itself; stdin only for '-' or a pipe with no PROMPT; never empty."""
+    """PROMPT itself; stdin only for '-' or a pipe with no PROMPT; never empty, always UTF-8."""
     if prompt == "-" or (prompt is None and not sys.stdin.isatty()):
-        prompt = sys.stdin.read()
+        prompt = config.decoded(sys.stdin.buffer.read(), "the prompt on stdin")
     if prompt is None or not prompt.strip():
         raise errors.UsageError("the prompt is empty: give PROMPT, or '-' to read it from stdin")
     return prompt

@@ -16,12 +16,12 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from tether.core.summary import UNREADABLE, SessionStats, SessionSummary
+from tether.core.summary import BROKEN, SessionStats, SessionSummary
 
 from .render import clean
 
 HEADERS = ("ID", "STATUS", "CREATED", "LAST ACTIVITY", "TURNS", "PROMPT")
-STATUS_STYLES = {"running": "bold green", "crashed": "red", "terminated": "dim", UNREADABLE: "red"}
+STATUS_STYLES = {"running": "bold green", "crashed": "red", "terminated": "dim", BROKEN: "red"}
 _GAP = "  "
 
 

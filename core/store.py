@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -72,15 +73,22 @@ class SessionStore:
     def create(self, first: Event, session_id: str | None = None) -> SessionLog:
         """Create a session whose first event is `first` (a SessionCreated), locked for writing."""
         session_id = check_session_id(session_id) if session_id else new_session_id()
-        paths.ensure_private_dir(self.root.parent)
-        paths.ensure_private_dir(self.root)
         directory = self.root / session_id
         try:
+            paths.ensure_private_dir(self.root.parent)
+            paths.ensure_private_dir(self.root)
             directory.mkdir(mode=0o700)
         except FileExistsError:
             raise errors.SessionExists(f"session {session_id} already exists") from None
+        except OSError as exc:
+            raise storage_error(f"cannot create a session in {self.root}", exc) from None
         session = SessionLog(directory)
-        session.append(first)
+        try:
+            session.append(first)
+        except errors.StorageError:
+            session.close()  # a session without its first event is no session: leave none
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
         return session
 
     def ids(self) -> list[str]:
@@ -107,7 +115,10 @@ class SessionStore:
     def open(self, prefix: str) -> SessionLog:
         session = SessionLog(self.root / self.resolve(prefix))
         if not session.log_path.exists():
-            raise errors.LogCorrupt(f"session {session.id} has no {LOG_NAME}")
+            raise errors.LogCorrupt(
+                f"session {session.id} has no log ({LOG_NAME} is missing); "
+                f"remove it with: tether rm {session.id}"
+            )
         return session
 
     def last(self) -> SessionLog:
@@ -144,7 +155,10 @@ class SessionLog:
         """
         if self._lock_fd is not None:
             return
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise storage_error(f"cannot lock session {self.id} ({self.lock_path})", exc) from None
         deadline = time.monotonic() + wait_s
         while True:
             try:
@@ -182,9 +196,7 @@ class SessionLog:
             os.fsync(self._fd)
         except OSError as exc:
             self._undo_partial(size)
-            raise errors.StorageError(
-                f"could not write to {self.log_path}: {exc.strerror}"
-            ) from exc
+            raise storage_error(f"could not write to {self.log_path}", exc) from exc
         self._next_seq += len(written)
         return written
 
@@ -197,9 +209,13 @@ class SessionLog:
 
     def _open_for_append(self) -> None:
         self.acquire()
-        fd = os.open(self.log_path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        self._fd = fd
-        self._repair_torn_tail()
+        try:
+            self._fd = os.open(
+                self.log_path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
+            )
+            self._repair_torn_tail()
+        except OSError as exc:
+            raise storage_error(f"could not open {self.log_path} for writing", exc) from None
         last = self.read(-1)
         self._next_seq = last[0].seq + 1 if last else 0
 
@@ -322,6 +338,23 @@ class SessionLog:
             return None
         event = _parse_or_warn(self.id, first) if first.endswith(b"\n") else None
         return event.ts if event is not None else None
+
+
+def storage_error(doing: str, exc: OSError) -> errors.StorageError:
+    """A StorageError for a failed write, with what to do about it."""
+    remedy = _REMEDIES.get(exc.errno or 0, "check the data dir")
+    return errors.StorageError(
+        f"{doing}: {exc.strerror or exc}; {remedy}, or set TETHER_HOME to another directory"
+    )
+
+
+_REMEDIES = {
+    errno.ENOSPC: "free some space",
+    errno.EDQUOT: "free some space",
+    errno.EROFS: "remount it writable",
+    errno.EACCES: "make it writable",
+    errno.EPERM: "make it writable",
+}
 
 
 def lock_held(lock_path: str | os.PathLike[str]) -> bool:

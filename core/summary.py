@@ -40,7 +40,7 @@ from .store import LOCK_NAME, LOG_NAME, SessionLog, SessionStore, lock_held
 
 log = logging.getLogger(__name__)
 
-UNREADABLE = "unreadable"  # the status `ls` shows for a log it cannot read
+BROKEN = "broken"  # the status `ls` shows for a session whose log it cannot read
 PROMPT_CHARS = 100
 _BLOCK = 16 * 1024
 _HEAD_LIMIT = 256 * 1024
@@ -113,6 +113,10 @@ def check_log(session: SessionLog) -> SessionCreated:
     """The session's first event, or LogCorrupt if the log does not start like a session."""
     with reading(session), open(session.log_path, "rb") as f:
         first = f.readline()
+    if not first:
+        raise errors.LogCorrupt(
+            f"session {session.id}: its log is empty; remove it with: tether rm {session.id}"
+        )
     try:
         event = parse_line(first) if first.endswith(b"\n") else None
     except InvalidEvent as exc:
@@ -140,16 +144,19 @@ def list_sessions(store: SessionStore) -> list[SessionSummary]:
 def summarize(session_id: str, directory: str) -> SessionSummary:
     """The session's summary, reading only the head and tail of its log.
 
-    A log that cannot be read gets status UNREADABLE and a warning, so one bad
-    session does not hide the others.
+    A session whose log is missing, empty or unreadable gets status BROKEN and
+    a warning that says how to remove it, so one bad session hides no other.
     """
     try:
         return _summarize(session_id, directory)
+    except FileNotFoundError:
+        problem = f"session {session_id} has no log ({LOG_NAME} is missing)"
     except OSError as exc:
-        log.warning("cannot read session %s: %s", session_id, exc.strerror or exc)
+        problem = f"cannot read session {session_id}: {exc.strerror or exc}"
     except errors.LogCorrupt as exc:
-        log.warning("%s", exc)
-    return SessionSummary(id=session_id, status=UNREADABLE, turns=None)
+        problem = str(exc)
+    log.warning("%s; tether rm %s removes it", problem, session_id)
+    return SessionSummary(id=session_id, status=BROKEN, turns=None)
 
 
 def _summarize(session_id: str, directory: str) -> SessionSummary:
@@ -157,11 +164,13 @@ def _summarize(session_id: str, directory: str) -> SessionSummary:
     try:
         size = os.fstat(fd).st_size
         head = os.pread(fd, _BLOCK, 0)
-        first, prompt = _read_head(fd, head)
+        first, prompt = _read_head(fd, size, head)
         tail = head if size <= _BLOCK else os.pread(fd, _BLOCK, size - _BLOCK)
         last, status, end = _read_tail(session_id, fd, size, tail)
     finally:
         os.close(fd)
+    if not size:
+        raise errors.LogCorrupt(f"session {session_id}: its log is empty")
     if first is None or first["type"] != SessionCreated.TYPE:
         raise errors.LogCorrupt(f"session {session_id}: the log does not start with a session")
     # Only a log whose last status is `running` (or none yet) can have a live harness,
@@ -177,16 +186,40 @@ def _summarize(session_id: str, directory: str) -> SessionSummary:
     )
 
 
-def _read_head(fd: int, data: bytes) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """The first event and the first user.message, reading more only for long lines."""
-    want = len(data)
-    while True:
+def _read_head(
+    fd: int, size: int, data: bytes
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The first event, its line read whole however long (a big system prompt), and
+    the first user.message, looked for in the next _HEAD_LIMIT bytes."""
+    newline = data.find(b"\n")
+    while newline < 0 and len(data) < size:
+        data = os.pread(fd, len(data) * 4, 0)
         newline = data.find(b"\n")
+    if newline < 0:
+        return None, None
+    while True:
         prompt = _find(data, _USER_MARK, UserMessage.TYPE, newline + 1, len(data), data.find)
-        if prompt is not None or len(data) < want or want >= _HEAD_LIMIT:
-            return (_peek(data[:newline]) if newline >= 0 else None), prompt
-        want *= 4
-        data = os.pread(fd, want, 0)
+        if prompt is not None or len(data) >= size or len(data) - newline > _HEAD_LIMIT:
+            return _peek(data[:newline]), prompt or _cut_prompt(data, newline + 1)
+        data = os.pread(fd, len(data) * 4, 0)
+
+
+_CONTENT_START = re.compile(rb'"content":"((?:[^"\\]|\\.){0,%d})' % (PROMPT_CHARS * 4))
+
+
+def _cut_prompt(data: bytes, start: int) -> dict[str, Any] | None:
+    """The start of a first user.message whose line is too long to read whole."""
+    mark = data.find(_USER_MARK, start)
+    if mark < 0 or data.find(b"\n", mark) >= 0:
+        return None
+    found = _CONTENT_START.search(data, mark)
+    raw = found[1] if found else b""
+    for cut in range(len(raw), max(len(raw) - 6, 0) - 1, -1):  # a split escape or character
+        try:
+            return {"content": json.loads(b'"' + raw[:cut] + b'"')}
+        except ValueError:
+            continue
+    return None
 
 
 def _read_tail(
