@@ -262,3 +262,29 @@ def test_a_read_only_sessions_dir_is_a_storage_error(
     line = one_error_line(result)
     assert "unexpected" not in line and "read-only" in line.lower() and "TETHER_HOME" in line
     assert json.dumps(sorted(p.name for p in (tether_home / "sessions").iterdir())) == '["good1"]'
+
+
+def test_a_full_disk_at_run_leaves_no_broken_session(
+    tether_home: Path, quiet_env: dict[str, str]
+) -> None:
+    """Where the empty logs of item 11 came from: a `run` whose first write fails."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(tether_home)], check=True
+    )
+    try:
+        (tether_home / "filler").write_bytes(b"x" * 60_000)
+        with contextlib.suppress(OSError):  # fill what is left to the last byte
+            with open(tether_home / "filler", "ab") as f:
+                while True:
+                    f.write(b"x" * 1024)
+                    f.flush()
+        result = tether(["run", "--json", "hi"], quiet_env)
+        assert result.returncode == ExitCode.ERROR, result.stderr
+        line = one_error_line(result)
+        assert "No space left" in line and "free some space" in line, line
+        assert json_lines(result.stdout)[-1]["exit_code"] == ExitCode.ERROR
+        assert not any((tether_home / "sessions").iterdir())
+    finally:
+        subprocess.run(["umount", "-l", str(tether_home)], check=False)
