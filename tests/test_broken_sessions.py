@@ -275,11 +275,11 @@ def test_a_full_disk_at_run_leaves_no_broken_session(
     )
     try:
         (tether_home / "filler").write_bytes(b"x" * 60_000)
-        with contextlib.suppress(OSError):  # fill what is left to the last byte
-            with open(tether_home / "filler", "ab") as f:
-                while True:
-                    f.write(b"x" * 1024)
-                    f.flush()
+        # fill what is left to the last byte
+        with contextlib.suppress(OSError), open(tether_home / "filler", "ab") as f:
+            while True:
+                f.write(b"x" * 1024)
+                f.flush()
         result = tether(["run", "--json", "hi"], quiet_env)
         assert result.returncode == ExitCode.ERROR, result.stderr
         line = one_error_line(result)
