@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from . import errors, paths
+from . import errors, mcp_config, paths, permissions
 from .model import DEFAULT_MODEL  # core.model imports the SDK only when a client is made
 
 DEFAULT_IMAGE = "python:3.12-bookworm"
@@ -48,6 +48,13 @@ class Settings:
     """Most processes in the sandbox."""
     base_url: str | None = None
     """Messages API endpoint; ANTHROPIC_BASE_URL also sets it."""
+    mcp_config: tuple[str, ...] = ()
+    """MCP server configs in Claude Code's .mcp.json shape: JSON files, or the config
+    file's own `mcp_config` table (written FILE#mcp_config)."""
+    mcp_timeout_s: float = 120.0
+    """Longest wait for an MCP server to start, list its tools, or answer one call."""
+    permissions: tuple[str, ...] = ()
+    """Permission rules as DECISION:PATTERN, the first match winning (flags' first)."""
 
 
 @dataclass(frozen=True)
@@ -70,8 +77,12 @@ _TYPES: dict[str, type] = {
     "cpus": float,
     "pids_limit": int,
     "base_url": str,
+    "mcp_timeout_s": float,
 }
-_POSITIVE = {"max_turns", "max_tokens", "token_budget", "timeout_s", "cpus", "pids_limit"}
+_POSITIVE = {
+    "max_turns", "max_tokens", "token_budget", "timeout_s", "cpus", "pids_limit", "mcp_timeout_s"
+}  # fmt: skip
+_LISTS = ("mcp_config", "permissions")  # list values, each read by its own function below
 
 
 def resolve(flags: dict[str, Any] | None = None, config_path: Path | None = None) -> Resolved:
@@ -85,7 +96,10 @@ def resolve(flags: dict[str, Any] | None = None, config_path: Path | None = None
     ]
     for source, values in layers:
         for name, value in values.items():
-            settings = replace(settings, **{name: _convert(name, value, source)})
+            converted = _convert(name, value, source)
+            if name == "permissions":  # rules add up, a later place's first
+                converted = (*converted, *settings.permissions)
+            settings = replace(settings, **{name: converted})
             sources[name] = source
     return Resolved(settings, sources)
 
@@ -101,13 +115,13 @@ def _read_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise errors.ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     for key in data:
-        if key not in _TYPES:
+        if key not in _TYPES and key not in _LISTS:
             raise errors.ConfigError(f"{path}: unknown key {key!r}")
     return data
 
 
 def _read_env() -> dict[str, Any]:
-    values = {}
+    values: dict[str, Any] = {}
     for name in _TYPES:
         variable = f"TETHER_{name.upper()}"
         raw = os.environ.get(variable)
@@ -115,7 +129,17 @@ def _read_env() -> dict[str, Any]:
             values[name] = utf8(raw, variable, errors.ConfigError)
     if "base_url" not in values and os.environ.get("ANTHROPIC_BASE_URL"):
         values["base_url"] = utf8(os.environ["ANTHROPIC_BASE_URL"], "ANTHROPIC_BASE_URL")
+    if os.environ.get("TETHER_MCP_CONFIG"):
+        raw = utf8(os.environ["TETHER_MCP_CONFIG"], "TETHER_MCP_CONFIG", errors.ConfigError)
+        values["mcp_config"] = raw.split(os.pathsep)
+    rules = {d: _split(os.environ.get(f"TETHER_{d.upper()}", "")) for d in permissions.DECISIONS}
+    if any(rules.values()):
+        values["permissions"] = permissions.layer(**rules, where="TETHER_{}")
     return values
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def decoded(data: bytes, what: str, error: type[errors.TetherError] = errors.UsageError) -> str:
@@ -152,6 +176,8 @@ def check(name: str, value: Any, source: str = "flag") -> Any:
 
 def _convert(name: str, value: Any, source: str) -> Any:
     """Check and convert one value; strings from the environment are parsed."""
+    if name in _LISTS:
+        return _mcp_sources(value, source) if name == "mcp_config" else _rules(value, source)
     kind = _TYPES[name]
     where = _where(name, source)
     try:
@@ -187,8 +213,45 @@ def _url(value: str, where: str) -> str:
     return value
 
 
-_FLAGS = {"token_budget": "--budget", "timeout_s": "--timeout", "pids_limit": "--pids"}
+_FLAGS = {
+    "token_budget": "--budget", "timeout_s": "--timeout", "pids_limit": "--pids",
+    "mcp_timeout_s": "--mcp-timeout",
+}  # fmt: skip
 _CHECKS = {"workspace": _existing_dir, "base_url": _url}
+
+
+def _mcp_sources(value: Any, source: str) -> tuple[str, ...]:
+    """MCP config files, as absolute paths. In the config file, a relative path is the
+    project's (the git work tree you stand in) and may be missing there; a table is the
+    servers themselves."""
+    kind, _, file = source.partition(" ")
+    if kind == "file" and isinstance(value, dict):
+        return (file + mcp_config.INLINE,)
+    where = _where("mcp_config", source)
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise errors.ConfigError(f"{where} must be a path, a list of paths or a table")
+    base = mcp_config.project_root() if kind == "file" else Path.cwd()
+    found = tuple(mcp_config.source_for(v, base) for v in value)
+    for given, path in zip(value, found, strict=True):
+        if kind != "file" and not Path(path).is_file():
+            raise errors.ConfigError(f"{where} {given}: no such file")
+    return found
+
+
+def _rules(value: Any, source: str) -> tuple[str, ...]:
+    """Permission rules: the file's [permissions] table, or rule strings made from flags."""
+    kind, _, file = source.partition(" ")
+    if kind != "file":
+        return tuple(str(permissions.parse_rule(rule)) for rule in value)
+    where = f"{file}: permissions"
+    if not isinstance(value, dict) or set(value) - set(permissions.DECISIONS):
+        raise errors.ConfigError(f"{where} must be a table of allow, ask and deny lists")
+    for decision, patterns in value.items():
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            raise errors.ConfigError(f"{where}.{decision} must be a list of tool names or globs")
+    return permissions.layer(**value, where=where + ".{}")
 
 
 def _parse(kind: type, value: Any) -> Any:
