@@ -68,6 +68,15 @@ class SandboxLost(SandboxError):
     """The container died or vanished; the next call gets a fresh one."""
 
 
+class MCPServerError(TetherError, ConnectionError):
+    """An MCP server could not be started, died, or broke the protocol. The call it was
+    for becomes an error result the model reads; the next call starts the server afresh."""
+
+
+class MCPTimeout(MCPServerError, TimeoutError):
+    """An MCP server did not answer in time, and was stopped."""
+
+
 class Interrupted(KeyboardInterrupt):
     """The run was interrupted by Ctrl-C (SIGINT), SIGTERM or its wall-clock limit.
 

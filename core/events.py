@@ -128,6 +128,9 @@ class SessionCreated(Event):
     pids_limit: int = 512
     base_url: str | None = None
     tether_version: str = ""
+    mcp_config: tuple[str, ...] = ()  # the MCP config files, re-read on resume (secrets stay there)
+    mcp_servers: tuple[str, ...] = ()  # the names of the servers they defined
+    permissions: tuple[str, ...] = ()  # DECISION:PATTERN rules, the first match winning
 
 
 @_event
@@ -181,6 +184,21 @@ class AgentToolUse(Event):
     tool_use_id: str
     name: str
     input: Mapping[str, Any]
+    evaluated_permission: str | None = None  # allow, ask or deny, as the policy said
+
+
+@_event
+class AgentMCPToolUse(Event):
+    """A call of an MCP server's tool, which the model knows as `api_name`
+    (mcp__SERVER__TOOL); `name` is the tool's name on its server."""
+
+    TYPE: ClassVar[str] = "agent.mcp_tool_use"
+    tool_use_id: str
+    name: str
+    mcp_server_name: str
+    input: Mapping[str, Any]
+    api_name: str
+    evaluated_permission: str | None = None
 
 
 @_event
@@ -191,6 +209,41 @@ class AgentToolResult(Event):
     is_error: bool = False
     duration_ms: int = 0
     truncated: bool = False
+
+
+@_event
+class AgentMCPToolResult(Event):
+    """The result of an `agent.mcp_tool_use`: text and image content blocks."""
+
+    TYPE: ClassVar[str] = "agent.mcp_tool_result"
+    mcp_tool_use_id: str
+    content: tuple[Mapping[str, Any], ...]
+    is_error: bool = False
+    duration_ms: int = 0
+    truncated: bool = False
+
+
+@_event
+class UserToolConfirmation(Event):
+    """A person's decision on a call its permission policy asks about. `always`: allow
+    every later call of the same tool in this session too."""
+
+    TYPE: ClassVar[str] = "user.tool_confirmation"
+    tool_use_id: str
+    result: str  # allow or deny
+    deny_message: str | None = None
+    always: bool = False
+
+
+@_event
+class MCPToolsListed(Event):
+    """An MCP server's tools as it listed them; the session uses this list from then on,
+    so a resume does not wait for the server."""
+
+    TYPE: ClassVar[str] = "mcp.tools_listed"
+    mcp_server_name: str
+    tools: tuple[Mapping[str, Any], ...]  # name, description, input_schema
+    duration_ms: int = 0
 
 
 @_event
@@ -229,7 +282,8 @@ class StatusIdle(Event):
 
     TYPE: ClassVar[str] = "session.status_idle"
     stop_reason: str  # end_turn, max_turns, budget_reached, timeout, retries_exhausted,
-    # interrupted, error
+    # interrupted, error, requires_action
+    event_ids: tuple[str, ...] = ()  # requires_action: the tool_use_ids waiting for a decision
 
 
 @_event
@@ -244,6 +298,7 @@ class SessionError(Event):
     error_type: str
     message: str
     retry_status: str  # retrying, exhausted, terminal
+    mcp_server_name: str | None = None  # for mcp_connection_failed_error
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -258,6 +313,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AgentThinking,
         AgentToolUse,
         AgentToolResult,
+        AgentMCPToolUse,
+        AgentMCPToolResult,
+        UserToolConfirmation,
+        MCPToolsListed,
         SandboxProvisioned,
         SandboxLost,
         SandboxReleased,
@@ -327,6 +386,10 @@ def _check(type_name: str, name: str, hint: Any, value: Any) -> Any:
         if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
             return tuple(value)
         raise InvalidEvent(f"{type_name}.{name} is not a list of strings")
+    if hint == tuple[Mapping[str, Any], ...]:
+        if isinstance(value, list | tuple) and all(isinstance(item, dict) for item in value):
+            return tuple(value)
+        raise InvalidEvent(f"{type_name}.{name} is not a list of objects")
     for accepted in _ACCEPTED.get(hint, ()):
         if isinstance(value, accepted) and not (accepted is int and isinstance(value, bool)):
             return value

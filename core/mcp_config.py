@@ -280,8 +280,8 @@ def _resolve_program(server: StdioServer, environ: Mapping[str, str]) -> str:
     """The command as an absolute path, found on the user's PATH (the server gets less)."""
     command = server.command
     if os.sep in command:
-        base = Path(server.cwd) if server.cwd else Path.cwd()
-        return str((base / command).resolve())
+        base = server.cwd or os.getcwd()
+        return os.path.abspath(os.path.join(base, command))  # symlinks kept: a venv's python
     found = shutil.which(command, path=environ.get("PATH"))
     if found is None:
         raise errors.ConfigError(

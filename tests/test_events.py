@@ -29,6 +29,9 @@ _FOR_HINT: dict[Any, st.SearchStrategy[Any]] = {
     float | None: st.none() | st.floats(allow_nan=False, allow_infinity=False),
     tuple[str, ...]: st.lists(st.text(max_size=10), max_size=5).map(tuple),
     Mapping[str, Any]: st.dictionaries(st.text(max_size=10), _JSON, max_size=4),
+    tuple[Mapping[str, Any], ...]: st.lists(
+        st.dictionaries(st.text(max_size=10), _JSON, max_size=3), max_size=3
+    ).map(tuple),
     ev.Usage: st.builds(ev.Usage, **{k: st.integers(0, 2**40) for k in ev._USAGE_KEYS}),
 }
 
