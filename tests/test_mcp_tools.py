@@ -45,10 +45,11 @@ def test_a_definition_always_has_an_object_schema_and_keeps_the_description() ->
 def test_text_and_images_become_tool_result_blocks() -> None:
     png = {"type": "image", "data": "iVBORw0K", "mimeType": "image/png"}
     bounded = result_blocks([{"type": "text", "text": "here:"}, png])
+    source = {"type": "base64", "media_type": "image/png", "data": "iVBORw0K"}
     assert bounded.blocks == (
         {"type": "text", "text": "here:"},
-        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0K"}},
-    )  # fmt: skip
+        {"type": "image", "source": source},
+    )
     assert not bounded.truncated
 
 
