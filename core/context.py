@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from .events import (
+    AgentMCPToolResult,
+    AgentMCPToolUse,
     AgentMessage,
     AgentThinking,
     AgentToolResult,
@@ -42,13 +44,15 @@ class Context:
             self._add_user_block({"type": "text", "text": event.content})
         elif isinstance(event, ModelRequestStart):
             self._pending = []
-        elif isinstance(event, AgentMessage | AgentThinking | AgentToolUse):
+        elif isinstance(event, AgentMessage | AgentThinking | AgentToolUse | AgentMCPToolUse):
             if self._pending is not None:
                 self._pending.append(_block(event))
         elif isinstance(event, ModelRequestEnd):
             self._finish_response(event)
         elif isinstance(event, AgentToolResult):
-            self._add_tool_result(event)
+            self._add_tool_result(event.tool_use_id, event.content, event.is_error)
+        elif isinstance(event, AgentMCPToolResult):
+            self._add_tool_result(event.mcp_tool_use_id, list(event.content), event.is_error)
 
     def add_all(self, events: Iterable[Event]) -> Context:
         for event in events:
@@ -70,16 +74,11 @@ class Context:
             if block["type"] == "tool_use":
                 self.open_tool_uses[block["id"]] = block
 
-    def _add_tool_result(self, event: AgentToolResult) -> None:
-        if self.open_tool_uses.pop(event.tool_use_id, None) is None:
+    def _add_tool_result(self, use_id: str, content: str | list[Any], is_error: bool) -> None:
+        if self.open_tool_uses.pop(use_id, None) is None:
             return  # a result for a call of a response that was dropped
-        block = {
-            "type": "tool_result",
-            "tool_use_id": event.tool_use_id,
-            "content": event.content,
-            "is_error": event.is_error,
-        }
-        self._add_user_block(block)
+        block = {"type": "tool_result", "tool_use_id": use_id, "content": content}
+        self._add_user_block({**block, "is_error": is_error})
 
     def _add_user_block(self, block: dict[str, Any]) -> None:
         if self.messages and self.messages[-1]["role"] == "user":
@@ -93,12 +92,13 @@ def build_messages(events: Iterable[Event]) -> list[Message]:
     return Context().add_all(events).messages
 
 
-def _block(event: AgentMessage | AgentThinking | AgentToolUse) -> dict[str, Any]:
+def _block(event: AgentMessage | AgentThinking | AgentToolUse | AgentMCPToolUse) -> dict[str, Any]:
     if isinstance(event, AgentMessage):
         return {"type": "text", "text": event.content}
     if isinstance(event, AgentThinking):
         return {"type": "thinking", "thinking": event.content, "signature": event.signature}
-    return {"type": "tool_use", "id": event.tool_use_id, "name": event.name, "input": event.input}
+    name = event.api_name if isinstance(event, AgentMCPToolUse) else event.name
+    return {"type": "tool_use", "id": event.tool_use_id, "name": name, "input": event.input}
 
 
 def with_cache_breakpoints(messages: list[Message]) -> list[Message]:
