@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from dataclasses import asdict, fields
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from tether.core import config, paths
+from tether.core import config, mcp_config, paths, permissions
 from tether.core.doctor import FAIL, OK, SKIP, WARN, Check, machine_checks
 
 from . import completion, console
@@ -30,14 +32,50 @@ def config_command(json_out: JsonOption = False) -> None:
     path = paths.config_file()
     resolved = config.resolve()  # a bad file raises ConfigError: one line naming file and key
     rows = [_setting_row(name, value, resolved.sources[name]) for name, value in _items(resolved)]
+    servers = mcp_config.load(resolved.settings.mcp_config, expand=False, missing_ok=True)
     if json_out:
         settings = {name: {"value": v, "source": kind, "from": at} for name, v, kind, at in rows}
-        _write_json(
-            {"config_file": str(path), "config_file_exists": path.exists(), "settings": settings}
-        )
+        _write_json({
+            "config_file": str(path), "config_file_exists": path.exists(), "settings": settings,
+            "mcp_servers": {name: _server_json(s) for name, s in servers.items()},
+            "permission_rules": [*resolved.settings.permissions, *permissions.DEFAULT_RULES],
+        })  # fmt: skip
         return
     console.out.print(Text(f"config file: {path}" + ("" if path.exists() else " (not present)")))
     console.out.print(_settings_table(rows))
+    console.out.print(_servers_table(resolved.settings.mcp_config, servers))
+    console.out.print(_rules_text(resolved.settings.permissions))
+
+
+def _server_json(server: mcp_config.ServerConfig) -> dict[str, Any]:
+    return {**mcp_config.describe(server), "from": server.source}
+
+
+def _servers_table(sources: tuple[str, ...], servers: dict[str, mcp_config.ServerConfig]) -> Table:
+    """The MCP servers: what starts them (values of variables and headers never shown)."""
+    missing = [s for s in sources if not Path(s.removesuffix(mcp_config.INLINE)).exists()]
+    title = "MCP servers" + "".join(f" ({s} is not present)" for s in missing)
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
+    for column in ("name", "transport", "starts", "passes", "from"):
+        table.add_column(column)
+    for name, server in servers.items():
+        shown = mcp_config.describe(server)
+        starts = shown.get("url") or shlex.join([shown["command"], *shown["args"]])
+        passes = ", ".join(shown.get("env") or shown.get("headers") or []) or "-"
+        table.add_row(name, shown["type"], starts, passes, server.source)
+    if not servers:
+        table.add_row(Text("none", style="dim"), "", "", "", "")
+    return table
+
+
+def _rules_text(rules: tuple[str, ...]) -> Text:
+    text = Text("permission rules (the first that matches a tool decides):", style="bold")
+    for rule in rules:
+        text.append(f"\n  {rule}", style="")
+    for rule in permissions.DEFAULT_RULES:
+        text.append(f"\n  {rule}", style="dim")
+        text.append("  (default)", style="dim")
+    return text
 
 
 def _items(resolved: config.Resolved) -> list[tuple[str, Any]]:
@@ -68,6 +106,8 @@ def _toml(value: Any) -> str:
     """A value the way the config file spells it."""
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, tuple):
+        return json.dumps(list(value))
     return json.dumps(value) if isinstance(value, str) else str(value)
 
 

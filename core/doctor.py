@@ -9,15 +9,19 @@ engine, so that importing this module stays cheap.
 from __future__ import annotations
 
 import os
+import shlex
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import config, errors, paths
+from . import config, errors, mcp_config, paths
+from .mcp_client import MCPClients, MCPTool
+from .mcp_config import HttpServer
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 ENGINE_TIMEOUT_S = 5.0
+MCP_TIMEOUT_S = 30.0  # doctor waits no longer than this for a server to list its tools
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"  # the SDK's default on Linux and macOS
 
 
@@ -174,4 +178,35 @@ def machine_checks() -> list[Check]:
     finally:
         if client is not None:
             client.close()
-    return [config_check, engine_check, image_check, check_api_key(), check_data_dir()]
+    checks = [config_check, engine_check, image_check, check_api_key(), check_data_dir()]
+    return checks + (check_mcp_servers(settings) if settings else [])
+
+
+def check_mcp_servers(settings: config.Settings) -> list[Check]:
+    """Each configured MCP server started, its tools listed, and stopped again."""
+    try:
+        servers = mcp_config.load(settings.mcp_config, missing_ok=True)
+    except errors.ConfigError as exc:
+        remedy = "fix the file it names, or export the variable it says is not set"
+        return [Check("mcp config", FAIL, str(exc), remedy)]
+    if not servers:
+        return []
+    timeout_s = min(settings.mcp_timeout_s, MCP_TIMEOUT_S)
+    with tempfile.TemporaryDirectory(prefix="tether-doctor-") as stderr_dir:  # their last words
+        clients = MCPClients(servers, timeout_s=timeout_s, stderr_dir=Path(stderr_dir))
+        with clients:
+            found = clients.list_all(list(servers))
+    return [_mcp_check(servers[name], listed) for name, listed in found.items()]
+
+
+def _mcp_check(server: mcp_config.ServerConfig, listed: tuple[MCPTool, ...] | Exception) -> Check:
+    name = f"mcp {server.name}"
+    if isinstance(listed, Exception):
+        remedy = f"check mcpServers.{server.name} in {server.source}"
+        if isinstance(server, HttpServer):
+            remedy += f", and that a server answers at {server.url}"
+        else:
+            remedy += f", or run it by hand: {shlex.join([server.command, *server.args])}"
+        return Check(name, FAIL, _short(listed, 300), remedy)
+    names = ", ".join(tool.name for tool in listed)
+    return Check(name, OK, f"{len(listed)} tools: {names}" if listed else "no tools")

@@ -315,6 +315,8 @@ def _reason(exc: BaseException) -> str:
     """One line for an exception, looking inside the task groups that wrap them."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
+    if str(exc) == "Connection closed":
+        return "it exited, or closed the connection, before it answered"
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
