@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run tether's whole test suite on a fresh Debian machine, as root:
 #   1. install what the tests need (Debian's docker.io, debootstrap, venv, and
-#      zsh, fish and jq for the completion and README-snippet tests);
+#      zsh, fish and jq for the completion and README-snippet tests, nodejs and
+#      npm for an MCP server from npm);
 #   2. start dockerd unless an engine already answers;
 #   3. build the offline test image unless it exists;
 #   4. install tether with its test extras into .venv;
@@ -17,6 +18,8 @@ python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 command -v zsh >/dev/null || missing+=(zsh)
 command -v fish >/dev/null || missing+=(fish)
 command -v jq >/dev/null || missing+=(jq)  # the README's CI snippet uses it
+command -v node >/dev/null || missing+=(nodejs)  # runs @modelcontextprotocol/server-everything
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
   echo "installing ${missing[*]}..." >&2
   apt-get update -qq
@@ -39,6 +42,14 @@ if ! engine_answers; then
 fi
 
 bash tests/build-image.sh tether-test:bookworm
+
+# The MCP servers the tests talk to: server-everything from npm here (over stdio and
+# streamable HTTP), mcp-server-time from PyPI with the test extras below.
+everything=.mcp-npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js
+if [[ ! -f $everything ]]; then
+  npm install --silent --no-audit --no-fund --prefix .mcp-npm \
+    @modelcontextprotocol/server-everything@2026.8.31
+fi
 
 if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
