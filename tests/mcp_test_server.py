@@ -70,6 +70,14 @@ def count(path: str) -> str:
     return str(len(Path(path).read_text().splitlines()))
 
 
+@server.tool(description="Append a line to the file at `path`, then take `seconds` to answer.")
+async def slow_count(path: str, seconds: float) -> str:
+    with open(path, "a") as f:
+        f.write("called\n")
+    await anyio.sleep(seconds)
+    return str(len(Path(path).read_text().splitlines()))
+
+
 @server.tool(name="odd.name/with spaces", description="A tool whose name the API refuses.")
 def odd() -> str:
     return "odd answered"
