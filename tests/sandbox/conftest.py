@@ -3,19 +3,12 @@ nothing left behind (containers and volumes are removed by label)."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from sandboxes import TEST_IMAGE, new_session_id
 
 from tether.core.sandbox import DockerSandbox, Resources, remove_session_resources
-
-TEST_IMAGE = os.environ.get("TETHER_TEST_IMAGE", "tether-test:bookworm")
-
-
-def new_session_id() -> str:
-    return f"t-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture(scope="module")
@@ -47,3 +40,4 @@ def make_sandbox(docker_client: object) -> Iterator[Callable[..., tuple[DockerSa
     for box, resources in made:
         box.release()
         remove_session_resources(resources.session_id, volume=True)
+
