@@ -40,4 +40,3 @@ def make_sandbox(docker_client: object) -> Iterator[Callable[..., tuple[DockerSa
     for box, resources in made:
         box.release()
         remove_session_resources(resources.session_id, volume=True)
-

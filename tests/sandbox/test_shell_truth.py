@@ -172,17 +172,15 @@ def shown(path: bytes) -> str:
     except UnicodeDecodeError:
         pass
     escapes = {ord("\\"): "\\\\", ord("'"): "\\'", ord("\n"): "\\n", ord("\t"): "\\t"}
-    body = "".join(
-        escapes.get(b) or (chr(b) if 32 <= b < 127 else f"\\x{b:02x}") for b in path
-    )
+    body = "".join(escapes.get(b) or (chr(b) if 32 <= b < 127 else f"\\x{b:02x}") for b in path)
     return f"$'{body}'"
 
 
 def test_glob_handles_every_legal_file_name(box: DockerSandbox) -> None:
-    bash(box, "rm -rf /workspace/names && mkdir -p '/workspace/names/My Notes'")
+    bash(box, "cd /workspace && rm -rf names && mkdir -p 'names/My Notes'")
     for name in NAMES:  # printf makes each name from octal escapes; the x keeps a last newline
         octal = "".join(f"\\{b:03o}" for b in name)
-        make = f"cd /workspace/names && f=\"$(printf '{octal}x')\" && : >\"${{f%x}}\"; cd /workspace"
+        make = f'cd names && f="$(printf \'{octal}x\')" && : >"${{f%x}}"; cd /workspace'
         assert not bash(box, make).is_error
     found = box.execute("glob", {"pattern": "**/*.md", "path": "names"})
     expected = sorted(b"/workspace/names/" + name for name in NAMES)
