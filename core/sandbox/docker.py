@@ -15,9 +15,11 @@ from typing import Any
 from .. import errors
 from . import engine, files
 from .engine import engine_errors
+from .output import OutputCallback
 from .protocol import Provisioned, Resources, ToolResult
-from .shell import PersistentShell, RawRun, ShellClosed, ShellTimeout
-from .tools import DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, OUTPUT_LIMIT, WORKSPACE, check_input
+from .shell import ShellClosed, ShellTimeout
+from .terminal import Terminal
+from .tools import WORKSPACE, check_input
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +27,6 @@ log = logging.getLogger(__name__)
 # pip and a C toolchain, multi-arch, and the same Debian the tests build offline.
 DEFAULT_IMAGE = "python:3.12-bookworm"
 SANDBOX_UID = 1000
-_HEAD = OUTPUT_LIMIT * 6 // 10  # of an overlong output, the model sees this much first
-_TAIL = OUTPUT_LIMIT - _HEAD  # ... and this much of its end
 _BUILD_HINT = "bash tests/build-image.sh NAME git,python3"
 
 
@@ -41,7 +41,7 @@ class DockerSandbox:
         self.on_pull = on_pull
         self._client: Any = None
         self.container_id: str | None = None
-        self._shell: PersistentShell | None = None
+        self._terminal: Terminal | None = None
         self._user = f"{SANDBOX_UID}:{SANDBOX_UID}"
 
     @property
@@ -65,7 +65,7 @@ class DockerSandbox:
             if mount["Type"] == "volume":
                 self._own_workspace()
             self.api.start(self.container_id)
-            self._shell = self._start_first_shell()
+            self._start_terminal(resources)
         return Provisioned(
             container_id=self.container_id,
             image=resources.image,
@@ -172,15 +172,13 @@ class DockerSandbox:
             tar.addfile(entry)
         self.api.put_archive(self.container_id, "/", archive.getvalue())
 
-    def _open_shell(self) -> PersistentShell:
+    def _start_terminal(self, resources: Resources) -> None:
         assert self.container_id is not None
-        shell = PersistentShell(self.api, self.container_id, self._user)
-        shell.start()
-        return shell
-
-    def _start_first_shell(self) -> PersistentShell:
+        self._terminal = Terminal(
+            self.api, self.container_id, self._user, resources, self._raise_if_lost
+        )
         try:
-            return self._open_shell()
+            self._terminal.open()
         except (ShellClosed, ShellTimeout) as exc:
             try:
                 self._raise_if_lost()  # the container died as it started: cattle, not an error
@@ -190,95 +188,30 @@ class DockerSandbox:
 
     # -- execute ---------------------------------------------------------------
 
-    def execute(self, name: str, input: Mapping[str, Any]) -> ToolResult:
+    def execute(
+        self, name: str, input: Mapping[str, Any], on_output: OutputCallback | None = None
+    ) -> ToolResult:
         """Run one tool call; see the Sandbox protocol."""
         start = time.monotonic()
         problem = check_input(name, input)
         if problem:
             return ToolResult(content=problem, is_error=True)
-        if self._shell is None:
+        terminal = self._terminal
+        if terminal is None:
             raise errors.SandboxLost("no sandbox container: provision one first")
         with engine_errors(), self._refusals_as_errors(f"run {name}", lost=True):
             try:
-                result = self._dispatch(name, input)
+                if name == "bash":
+                    result = terminal.bash(input, on_output)
+                else:
+                    result = getattr(files, name)(terminal.run_script, input)
             except (ShellClosed, ShellTimeout):
-                result = self._after_shell_closed()
+                result = terminal.after_closed()
         return ToolResult(
             content=result.content,
             is_error=result.is_error,
             truncated=result.truncated,
             duration_ms=_milliseconds_since(start),
-        )
-
-    def _dispatch(self, name: str, input: Mapping[str, Any]) -> ToolResult:
-        if name == "bash":
-            return self._bash(input)
-        tool = getattr(files, name)
-        return tool(self._run_file_script, input)
-
-    def _run_file_script(self, script: bytes, limit: int, timeout_s: float) -> RawRun:
-        assert self._shell is not None
-        return self._shell.run(script, limit=limit, timeout_s=timeout_s)
-
-    def _bash(self, input: Mapping[str, Any]) -> ToolResult:
-        if input.get("restart"):
-            self._restart_shell()
-            if not input.get("command"):
-                return ToolResult(content="started a fresh shell in /workspace")
-        assert self._shell is not None
-        timeout_ms = min(input.get("timeout_ms", DEFAULT_TIMEOUT_MS), MAX_TIMEOUT_MS)
-        command = input["command"]
-        raw = self._shell.run(
-            command,
-            limit=OUTPUT_LIMIT,
-            timeout_s=timeout_ms / 1000,
-            keep_state=self._shell.may_change_state(command),
-        )
-        if raw.timed_out and not self._shell.job_control:
-            self._restart_shell()  # without process groups the killer took the shell too
-        return self._bash_result(raw, timeout_ms)
-
-    def _bash_result(self, raw: RawRun, timeout_ms: int) -> ToolResult:
-        truncated = len(raw.output) > OUTPUT_LIMIT
-        if truncated:
-            assert self._shell is not None
-            path, size, tail = self._shell.spill(_TAIL)
-            omitted = size - _HEAD - len(tail)
-            note = f"\n[... {omitted} bytes omitted; all {size} bytes are in {path}]\n"
-            text = _decode(raw.output[:_HEAD]) + note + _decode(tail)
-        else:
-            text = _decode(raw.output)
-        if raw.timed_out:
-            text += f"\n[timed out after {timeout_ms / 1000:g} s; its process group was killed]"
-        elif raw.status != 0:
-            text += f"\n[exit status {raw.status}]"
-        failed = raw.timed_out or raw.status != 0
-        return ToolResult(
-            content=text.strip("\n") or "(no output)", is_error=failed, truncated=truncated
-        )
-
-    def _restart_shell(self) -> None:
-        if self._shell is not None:
-            self._shell.close()
-        self._shell = None
-        self._shell = self._open_shell()
-
-    def _after_shell_closed(self) -> ToolResult:
-        """The shell stopped answering: either the container is gone, or only the shell."""
-        import docker.errors
-
-        self._raise_if_lost()
-        try:
-            self._restart_shell()
-        except (ShellClosed, ShellTimeout, docker.errors.APIError) as exc:
-            # A container on its way down can still look running for a moment.
-            raise errors.SandboxLost(
-                f"the sandbox container {str(self.container_id)[:12]} stopped answering ({exc})"
-            ) from None
-        return ToolResult(
-            content="the shell exited during this call; a fresh shell started "
-            "(files kept, working directory and variables reset)",
-            is_error=True,
         )
 
     def _raise_if_lost(self) -> None:
@@ -289,7 +222,7 @@ class DockerSandbox:
         except docker.errors.NotFound:
             state = {"Status": "removed"}
         if not state.get("Running"):
-            self._shell = None
+            self._close_terminal()
             reason = "killed (out of memory)" if state.get("OOMKilled") else state.get("Status")
             raise errors.SandboxLost(
                 f"the sandbox container {str(self.container_id)[:12]} is {reason}"
@@ -299,13 +232,11 @@ class DockerSandbox:
 
     def release(self) -> None:
         """Remove the container (killing whatever runs); idempotent; the workspace stays."""
-        if self._shell is None and self.container_id is None:
+        if self._terminal is None and self.container_id is None:
             return  # nothing was provisioned: not even worth importing docker
         import docker.errors
 
-        if self._shell is not None:
-            self._shell.close()
-            self._shell = None
+        self._close_terminal()
         if self.container_id is None:
             return
         container_id, self.container_id = self.container_id, None
@@ -317,6 +248,11 @@ class DockerSandbox:
         except (docker.errors.APIError, errors.EngineUnavailable) as exc:
             # Left for `tether kill`/`rm` or a sweep, which find it by its labels.
             log.warning("could not remove sandbox container %s: %s", container_id[:12], exc)
+
+    def _close_terminal(self) -> None:
+        if self._terminal is not None:
+            self._terminal.close()
+            self._terminal = None
 
 
 def _user_for(resources: Resources) -> str:
@@ -337,7 +273,3 @@ def _environment() -> dict[str, str]:
         "PAGER": "cat",
         "GIT_PAGER": "cat",
     }
-
-
-def _decode(data: bytes) -> str:
-    return data.decode("utf-8", "replace")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,8 +22,11 @@ GLOB_LIMIT = 1000
 GREP_LINE_LIMIT = 500
 
 # The scripts' own exit codes for what the model should hear in words.
-_MISSING, _IS_DIR, _UNREADABLE, _NOT_DIR = 90, 91, 92, 93
-_CHECK_FILE = b'[ -e "$f" ] || exit 90; [ -d "$f" ] && exit 91; [ -r "$f" ] || exit 92; '
+_MISSING, _IS_DIR, _UNREADABLE, _NOT_DIR, _FIFO, _SPECIAL = 90, 91, 92, 93, 94, 95
+_CHECK_FILE = (
+    b'[ -e "$f" ] || exit 90; [ -d "$f" ] && exit 91; [ -p "$f" ] && exit 94; '
+    b'[ -f "$f" ] || exit 95; [ -r "$f" ] || exit 92; '
+)
 
 
 def resolve(path: str) -> str:
@@ -40,6 +44,9 @@ def _explain(raw: RawRun, path: str, action: str) -> str:
         _IS_DIR: f"{path} is a directory (use glob or bash ls to list it)",
         _UNREADABLE: f"{path}: permission denied",
         _NOT_DIR: f"{path} is not a directory",
+        _FIFO: f"{path} is a named pipe (FIFO): reading it waits for a writer; use bash "
+        f"(e.g. `timeout 5 cat {path}`)",
+        _SPECIAL: f"{path} is not a regular file (a device or a socket); use bash to inspect it",
     }
     if raw.status in words:
         return words[raw.status]
@@ -76,10 +83,19 @@ def read(run: Runner, input: Mapping[str, Any]) -> ToolResult:
             "(e.g. [1, 400]) or search it with grep"
         )
     first = view_range[0] if view_range else 1
+    if not raw.output and first > 1:
+        return _past_the_end(run, path, first)
     text = number_lines(raw.output[:OUTPUT_LIMIT].decode("utf-8", "replace"), first)
     if truncated:
         text += "\n[... output cut at 100 KiB; ask for a smaller view_range]"
     return ToolResult(content=text or f"({path} is empty)", truncated=truncated)
+
+
+def _past_the_end(run: Runner, path: str, first: int) -> ToolResult:
+    counted = run(b"sed -n '$=' -- " + quote(path), 64, FILE_TIMEOUT_S)
+    lines = int(counted.output.strip() or 0) if counted.output.strip().isdigit() else 0
+    size = "is empty" if lines == 0 else f"has {lines} line{'s' if lines != 1 else ''}"
+    return _error(f"{path} {size}; view_range starts at line {first}, past its end")
 
 
 def number_lines(text: str, first: int) -> str:
@@ -91,10 +107,22 @@ def number_lines(text: str, first: int) -> str:
 
 
 def _write_bytes(run: Runner, path: str, data: bytes) -> RawRun:
-    # `>` on an existing file keeps its inode, owner and mode.
-    script = b"f=" + quote(path) + b'; d=${f%/*}; [ -d "$f" ] && exit 91; '
-    script += b'if [ -n "$d" ]; then mkdir -p -- "$d" || exit 1; fi; '
-    script += b"printf '%s' " + quote(data) + b' >"$f"'
+    """Replace the file whole or not at all: write a temporary file beside it, give it
+    the old file's mode, rename it over the old one. Through a symlink, the file it
+    names is replaced and the link stays. Where the directory is not writable but the
+    file is, there is no room for a temporary file: it is rewritten in place."""
+    temporary = f".tether-{secrets.token_hex(4)}.tmp".encode()
+    script = b"f=" + quote(path) + b'; [ -d "$f" ] && exit 91; '
+    script += b'if [ -L "$f" ]; then f=$(readlink -f -- "$f") || exit 1; fi; '
+    script += b'd=${f%/*}; d=${d:-/}; mkdir -p -- "$d" || exit 1; '
+    script += b"c=" + quote(data) + b"; "
+    script += (
+        b'if [ -e "$f" ] && [ -w "$f" ] && ! [ -w "$d" ]; then printf %s "$c" >"$f"; exit; fi; '
+    )
+    script += b't="$d/' + temporary + b'"; '
+    script += b'printf %s "$c" >"$t" || { rm -f -- "$t"; exit 1; }; '
+    script += b'[ -e "$f" ] && { chmod "$(stat -c %a -- "$f")" -- "$t" 2>/dev/null; }; '
+    script += b'mv -f -- "$t" "$f" || { rm -f -- "$t"; exit 1; }'
     return run(script, 4096, FILE_TIMEOUT_S)
 
 
@@ -149,9 +177,13 @@ def glob_to_regex(pattern: str) -> str:
     return "".join(out)
 
 
+# Paths are matched as bytes (LC_ALL=C): `?` is one UTF-8 character, or one stray byte.
+_ONE_CHARACTER = "([^/\udc80-\udcff]|[\udcc0-\udcff][\udc80-\udcbf]*|[\udc80-\udcbf])"
+
+
 def _glob_token(pattern: str, i: int) -> tuple[str, int]:
     char = pattern[i]
-    simple = {"*": "[^/]*", "?": "[^/]", "{": "(", "}": ")", ",": "|"}
+    simple = {"*": "[^/]*", "?": _ONE_CHARACTER, "{": "(", "}": ")", ",": "|"}
     if char == "," and "{" not in pattern[:i]:
         return ",", i + 1
     if char in simple:
@@ -169,18 +201,34 @@ def glob(run: Runner, input: Mapping[str, Any]) -> ToolResult:
     if pattern.startswith("/"):
         base, pattern = "/", pattern.lstrip("/")
     regex = "^\\./" + glob_to_regex(pattern) + "$"
-    script = b"cd -- " + quote(base) + b" 2>/dev/null || exit 93; "
-    script += b"find . -name .git -prune -o \\( -type f -o -type l \\) -print 2>/dev/null"
-    script += b" | grep -E -e " + quote(regex) + b" | sort | head -n %d" % (GLOB_LIMIT + 1)
+    # NUL-separated and in bytes (LC_ALL=C) all the way: any legal name, newlines too.
+    script = b"cd -- " + quote(base) + b" 2>/dev/null || exit 93; export LC_ALL=C; "
+    script += b"find . -name .git -prune -o \\( -type f -o -type l \\) -print0 2>/dev/null"
+    script += b" | grep -z -E -e " + quote(regex) + b" | sort -z"
     raw = run(script, OUTPUT_LIMIT, FILE_TIMEOUT_S)
     if raw.status == _NOT_DIR or raw.timed_out:
         return _error(_explain(raw, base, "search"))
-    found = [posixpath.join(base, p[2:]) for p in raw.output.decode("utf-8", "replace").split()]
+    names = raw.output[:OUTPUT_LIMIT].split(b"\0")[:-1]  # the last one may be cut
+    found = [shell_word(posixpath.join(base.encode(), name[2:])) for name in names]
     if not found:
         return ToolResult(content=f"no files match {input['pattern']!r} in {base}")
-    more = len(found) > GLOB_LIMIT
-    note = f"\n[showing the first {GLOB_LIMIT} matches]" if more else ""
+    more = len(found) > GLOB_LIMIT or len(raw.output) > OUTPUT_LIMIT
+    note = f"\n[showing the first {min(len(found), GLOB_LIMIT)} matches]" if more else ""
     return ToolResult(content="\n".join(found[:GLOB_LIMIT]) + note, truncated=more)
+
+
+def shell_word(path: bytes) -> str:
+    """A path as is when a line shows it exactly; else as bash's $'...' (newlines,
+    control characters and bytes that are not UTF-8 escaped), which bash reads back."""
+    try:
+        text = path.decode()
+        if text.isprintable():
+            return text
+    except UnicodeDecodeError:
+        pass
+    escapes = {ord("\\"): "\\\\", ord("'"): "\\'", ord("\n"): "\\n", ord("\t"): "\\t"}
+    body = "".join(escapes.get(b) or (chr(b) if 32 <= b < 127 else f"\\x{b:02x}") for b in path)
+    return f"$'{body}'"
 
 
 def grep(run: Runner, input: Mapping[str, Any]) -> ToolResult:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,6 +18,7 @@ class Resources:
     memory: str = "2g"
     cpus: float = 2.0
     pids_limit: int = 512
+    max_output: int = 64 * 1024 * 1024  # bytes of one call's output kept; the rest is dropped
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,8 +51,16 @@ class Sandbox(Protocol):
         """
         ...
 
-    def execute(self, name: str, input: Mapping[str, Any]) -> ToolResult:
+    def execute(
+        self,
+        name: str,
+        input: Mapping[str, Any],
+        on_output: Callable[[bytes], None] | None = None,
+    ) -> ToolResult:
         """Run one tool call. Bad input and failed commands are error results, not raises.
+
+        `on_output` gets a bash command's output as it arrives, in chunks (all of
+        it, even past what the result keeps), for a live view.
 
         Raises SandboxLost if the container died or vanished (before or during the
         call), EngineUnavailable if the engine does not answer.

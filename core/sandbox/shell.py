@@ -2,17 +2,16 @@
 raw, multiplexed socket of a Docker exec.
 
 Docker multiplexes an exec's stdout and stderr onto one socket in frames, each
-with an 8-byte header (stream, 3 zero bytes, big-endian length). The shell's
-protocol (see shell.sh) answers every call with an `S` line (the exit status),
-at most LIMIT bytes of output and an `E` line; every marker starts with a
-per-call random nonce, so output cannot be mistaken for one.
+with an 8-byte header (stream, 3 zero bytes, big-endian length). A command's
+output streams on stdout as it is printed; the shell's protocol (see shell.sh)
+closes each call with `NONCE E STATUS` on a line of its own, where the nonce is
+random per call and never visible to the command, so output cannot fake it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import secrets
 import socket
 import struct
@@ -21,13 +20,21 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from .output import Capture
+
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">BxxxL")
 _STDOUT, _STDERR = 1, 2
-_START = "if command -v bash >/dev/null 2>&1; then exec bash --noprofile --norc; fi; exec sh"
+# bash is interactive (without a terminal, so without job control or line editing)
+# for a terminal's error messages: `bash: x: command not found`, not `main: line 47:`.
+_START = (
+    "if command -v bash >/dev/null 2>&1; then exec bash --noprofile --norc --noediting -i; fi;"
+    " exec sh"
+)
 _KILL_GRACE_S = 5.0
 _KILL_ATTEMPTS = 10
+_ALIVE_CHECK_S = 1.0  # how often a long call checks that the shell itself still runs
 
 
 class ShellClosed(Exception):
@@ -44,76 +51,98 @@ def quote(text: str | bytes) -> bytes:
     return b"'" + raw.replace(b"'", b"'\\''") + b"'"
 
 
+def _script(name: str) -> bytes:
+    return resources.files(__package__).joinpath(name).read_bytes()
+
+
 @dataclass(frozen=True, kw_only=True)
 class RawRun:
-    """What one call gave back: exit status, the first LIMIT bytes of output."""
+    """How one call ended: its exit status, whether it timed out or was killed out of
+    memory, and (for a file tool's script) the start of its output; a bash call's
+    output is in the Capture it was given."""
 
     status: int
-    output: bytes
     timed_out: bool = False
+    out_of_memory: bool = False
+    output: bytes = b""
 
 
 class FrameReader:
     """Demultiplexes an exec socket: collects stdout, logs stderr."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, alive: Any = None) -> None:
         self.sock = sock
+        self.alive = alive  # a function that says whether the shell still runs
         self._raw = bytearray()
         self.out = bytearray()
+        self._checked = time.monotonic()
 
-    def read_until(self, marker: bytes, deadline: float) -> int:
-        """Read until `marker` is in the collected stdout; returns where it ends."""
-        start = 0
+    def fill(self, deadline: float) -> None:
+        """Read at least one more chunk; ShellTimeout at `deadline`, ShellClosed at its end."""
         while True:
-            found = self.out.find(marker, start)
-            if found >= 0:
-                return found + len(marker)
-            start = max(0, len(self.out) - len(marker) + 1)
-            self._fill(deadline)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ShellTimeout()
+            self.sock.settimeout(min(remaining, _ALIVE_CHECK_S))
+            try:
+                chunk = self.sock.recv(256 * 1024)
+            except TimeoutError:
+                self._check_alive()
+                continue
+            except OSError as exc:
+                raise ShellClosed(str(exc)) from None
+            if not chunk:
+                raise ShellClosed("end of stream")
+            self._raw += chunk
+            self._split_frames()
+            return
 
-    def _fill(self, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise ShellTimeout()
-        self.sock.settimeout(remaining)
-        try:
-            chunk = self.sock.recv(256 * 1024)
-        except TimeoutError:
-            raise ShellTimeout() from None
-        except OSError as exc:
-            raise ShellClosed(str(exc)) from None
-        if not chunk:
-            raise ShellClosed("end of stream")
-        self._raw += chunk
-        self._split_frames()
+    def _check_alive(self) -> None:
+        """A shell that died while something it started holds its stdout open never
+        ends the stream: ask the engine instead, now and then."""
+        if self.alive is None or time.monotonic() - self._checked < _ALIVE_CHECK_S:
+            return
+        self._checked = time.monotonic()
+        if not self.alive():
+            raise ShellClosed("the shell exited")
 
     def _split_frames(self) -> None:
         while len(self._raw) >= _HEADER.size:
             stream, size = _HEADER.unpack_from(self._raw)
             if len(self._raw) < _HEADER.size + size:
                 return
-            payload = bytes(self._raw[_HEADER.size : _HEADER.size + size])
-            del self._raw[: _HEADER.size + size]
+            payload = self._raw[_HEADER.size : _HEADER.size + size]
             if stream == _STDOUT:
                 self.out += payload
             elif stream == _STDERR:
-                log.debug("sandbox shell stderr: %r", payload[:500])
+                log.debug("sandbox shell stderr: %r", bytes(payload[:500]))
+            del self._raw[: _HEADER.size + size]
 
-    def take(self, end: int) -> bytes:
-        data = bytes(self.out[:end])
-        del self.out[:end]
-        return data
+    def read_line_after(self, marker: bytes, deadline: float) -> bytes:
+        """Everything up to `marker`, dropped; then the rest of its line, returned."""
+        while (found := self.out.find(marker)) < 0:
+            self.fill(deadline)
+        start = found + len(marker)
+        while (end := self.out.find(b"\n", start)) < 0:
+            self.fill(deadline)
+        line = bytes(self.out[start:end])
+        del self.out[: end + 1]
+        return line
 
-
-# Saving and sourcing the shell's state costs a third of a `true` round trip, so
-# it is skipped for a command that cannot change it: state changes only through
-# these builtins, an assignment, or a function or alias (which could hide them).
-_STATE_WORDS = re.compile(
-    r"(^|[^\w.-])(cd|pushd|popd|export|declare|typeset|readonly|local|unset|set|source|eval"
-    r"|alias|unalias|shopt|umask|read|readarray|mapfile|getopts|printf|let|enable|hash)\b"
-    r"|(^|[\s;&|(])\.\s|="
-)
-_DEFINES_CODE = re.compile(r"\(\s*\)|\bfunction\b|\balias\b")
+    def stream_until(self, marker: bytes, capture: Capture, deadline: float) -> bytes:
+        """Feed `capture` all output before `marker` as it comes; return the rest of
+        the marker's line."""
+        keep = len(marker) - 1  # a marker may arrive cut in two
+        while True:
+            found = self.out.find(marker)
+            if found >= 0:
+                capture.feed(bytes(self.out[:found]))
+                del self.out[:found]
+                return self.read_line_after(marker, deadline)
+            if len(self.out) > keep:
+                capture.feed(bytes(self.out[:-keep]))
+                del self.out[:-keep]
+            self.fill(deadline)
 
 
 class PersistentShell:
@@ -123,94 +152,71 @@ class PersistentShell:
         self.api = api
         self.container_id = container_id
         self.user = user
-        self.seq = 0
         self.pid = 0
-        self._defines_code = False
-        self.job_control = False
-        exec_id = api.exec_create(
+        self.started = 0  # the shell's start time in clock ticks, as /proc says
+        self.exec_id = api.exec_create(
             container_id, ["/bin/sh", "-c", _START], stdin=True, user=user, workdir="/workspace"
         )["Id"]
-        response_sock = api.exec_start(exec_id, socket=True)
+        response_sock = api.exec_start(self.exec_id, socket=True)
         self._keep = response_sock  # the wrapper owns the connection; keep it alive
         self.sock: socket.socket = getattr(response_sock, "_sock", response_sock)
-        self.reader = FrameReader(self.sock)
+        self.reader = FrameReader(self.sock, self.is_alive)
 
     def start(self, timeout_s: float = 10.0) -> None:
         """Send the bootstrap and wait until the shell says it is ready."""
         nonce = secrets.token_hex(8).encode()
-        script = resources.files(__package__).joinpath("shell.sh").read_bytes()
-        ready = b"printf '%s R %s %s %s\\n' " + nonce + b' "$$" "$__tether_jc" "$__tether_state"'
-        self._send(script + b"\n" + ready + b"\n")
-        deadline = time.monotonic() + timeout_s
-        end = self.reader.read_until(nonce + b" R ", deadline)
-        line_end = self.reader.read_until(b"\n", deadline)
-        fields = self.reader.take(line_end)[end:].decode().split()
-        self.pid, self.job_control, self.state_dir = int(fields[0]), fields[1] == "1", fields[2]
-
-    def may_change_state(self, command: str) -> bool:
-        """Whether `command` could change the working directory, variables or functions."""
-        if _DEFINES_CODE.search(command):
-            self._defines_code = True  # from now on any word may be a function or alias
-        return self._defines_code or bool(_STATE_WORDS.search(command))
+        ready = b"printf '%s R %s %s\\n' " + nonce + b' "$$" "$__tether_start"'
+        self._send(_script("shell.sh") + b"\n" + ready + b"\n")
+        fields = self.reader.read_line_after(nonce + b" R ", time.monotonic() + timeout_s)
+        pid, started = fields.split()
+        self.pid, self.started = int(pid), int(started)
 
     def run(
-        self, command: str | bytes, *, limit: int, timeout_s: float, keep_state: bool = False
+        self, command: str | bytes, capture: Capture, *, timeout_s: float, save_state: bool
     ) -> RawRun:
-        """Run `command`; on timeout kill its process group and still read its result."""
-        self.seq += 1
-        nonce = secrets.token_hex(8).encode()
-        flags = f" {limit + 1} {int(keep_state)} ".encode()
-        self._send(b"__tether_run %d " % self.seq + nonce + flags + quote(command) + b"\n")
+        """Run `command`, its output fed to `capture`; on timeout kill what it started
+        (wherever it went) and still read how it ended."""
+        nonce, token = secrets.token_hex(8).encode(), secrets.token_hex(8).encode()
+        save = b"1" if save_state else b"0"
+        self._send(
+            b"__tether_call " + token + b" " + save + b" " + quote(command)
+            + b"; __tether_end $? " + nonce + b" " + save + b"\n"
+        )  # fmt: skip
+        marker = b"\n" + nonce + b" E "
         try:
-            return self._read_result(nonce, time.monotonic() + timeout_s)
+            fields = self.reader.stream_until(marker, capture, time.monotonic() + timeout_s)
         except ShellTimeout:
-            self.kill_running()
-            result = self._read_result(nonce, time.monotonic() + _KILL_GRACE_S)
-            return RawRun(status=result.status, output=result.output, timed_out=True)
+            self.kill("call", self.pid, token.decode())
+            fields = self.reader.stream_until(marker, capture, time.monotonic() + _KILL_GRACE_S)
+            return RawRun(status=int(fields.split()[0]), timed_out=True)
+        words = fields.split()
+        return RawRun(status=int(words[0]), out_of_memory=words[1:] == [b"oom"])
 
-    def _read_result(self, nonce: bytes, deadline: float) -> RawRun:
-        fields, output = self._read_answer(nonce, deadline)
-        return RawRun(status=int(fields[0]), output=output)
-
-    def _read_answer(self, nonce: bytes, deadline: float) -> tuple[list[bytes], bytes]:
-        """The fields of the `S` line and the bytes between it and the `E` line."""
-        end = self.reader.read_until(b"\n" + nonce + b" E\n", deadline)
-        block = self.reader.take(end)
-        head_at = block.index(nonce + b" S ") + len(nonce) + 3
-        newline = block.index(b"\n", head_at)
-        return block[head_at:newline].split(), block[newline + 1 : -(len(nonce) + 4)]
-
-    def spill(self, tail: int, timeout_s: float = 30.0) -> tuple[str, int, bytes]:
-        """Keep the last call's output in a file: (its path, its size, its last `tail` bytes)."""
-        nonce = secrets.token_hex(8).encode()
-        self._send(b"__tether_spill %d " % self.seq + nonce + b" %d\n" % tail)
-        fields, data = self._read_answer(nonce, time.monotonic() + timeout_s)
-        return fields[1].decode(), int(fields[0]), data
-
-    def kill_running(self) -> None:
-        """SIGKILL the running command's process group from a one-off exec.
-
-        The shell writes `SEQ PID` before it waits; the killer waits for this
-        call's line so that it never kills an older command's leftovers. Without
-        job control there is no group, so it kills everything the user runs
-        (the shell too: the caller then starts a fresh one).
-        """
-        target = '"-$p"' if self.job_control else "-1"
-        script = (
-            f"i=0; while [ $i -lt 100 ]; do read s p < {self.state_dir}/pid 2>/dev/null; "
-            f'if [ "$s" = {self.seq} ]; then kill -9 {target}; exit; fi; '
-            "i=$((i+1)); sleep 0.05; done"
-        )
+    def kill(self, mode: str, pid: int, arg: str) -> None:
+        """SIGKILL a call's processes (`call`, with its token) or all a shell's
+        (`shell`, with its start time), from a one-off exec; see killer.sh."""
+        command = ["/bin/sh", "-c", _script("killer.sh").decode(), "killer", mode, str(pid), arg]
         for attempt in range(_KILL_ATTEMPTS):
             try:  # a fork bomb can leave no process slot for the killer: try again
-                exec_id = self.api.exec_create(
-                    self.container_id, ["/bin/sh", "-c", script], user=self.user
-                )
-                self.api.exec_start(exec_id["Id"])
+                exec_id = self.api.exec_create(self.container_id, command, user=self.user)
+                said = self.api.exec_start(exec_id["Id"])
+                if said:
+                    log.debug("killer: %r", said[:500])
                 return
             except Exception as exc:  # noqa: BLE001 - any engine refusal means retry
                 log.debug("killer exec failed (attempt %d): %s", attempt + 1, exc)
                 time.sleep(0.2)
+
+    def kill_all(self) -> None:
+        """Kill this shell and everything any of its calls left running."""
+        self.kill("shell", self.pid, str(self.started))
+
+    def is_alive(self) -> bool:
+        try:
+            return bool(self.api.exec_inspect(self.exec_id).get("Running"))
+        except Exception as exc:  # noqa: BLE001 - an engine that cannot say: assume alive
+            log.debug("exec_inspect failed: %s", exc)
+            return True
 
     def _send(self, data: bytes) -> None:
         try:

@@ -1,73 +1,143 @@
-# tether's persistent shell, sent once on the stdin of `bash` (or `sh`).
+# tether's persistent shell, sent once on the stdin of `bash` (or of `sh`, on an
+# image without bash). Then every call is one line (see shell.py):
 #
-# Every call is one line: `__tether_run SEQ NONCE LIMIT KEEP 'COMMAND'`. The
-# command runs in a background subshell (its own process group when job control
-# is on) with stdin from /dev/null and its output in a file, so that a timeout
-# can kill the whole group, `exit` cannot end this shell, and output never has
-# to pass through memory on either side. The output file is reused (creating a
-# file on overlayfs costs 0.2 ms) and opened for appending, so a background
-# job that outlives its call appends to the next call's output instead of
-# writing holes into it. When KEEP is 1 the subshell saves its
-# state as it exits and this shell sources it, so `cd` and `export` last.
-# The answer is `NONCE S STATUS`, at most LIMIT bytes of output, `NONCE E`;
-# `SEQ PID` of the running command is in $__tether_state/pid for a killer.
+#   (__tether_enter TOKEN SAVE; eval 'COMMAND'; __tether_leave $?) </dev/null 2>&1
+#   __tether_end $? NONCE SAVE
+#
+# The command runs in a foreground subshell at the top level: `exit` ends only the
+# subshell, `$#` is 0, and an error reads `bash: x: command not found`. Its output
+# goes straight to this shell's stdout, the exec's stream to the harness: nothing
+# the command deletes can lose it, and the harness sees it as it comes. Whatever
+# the subshell runs inherits TETHER_CALL=TOKEN, so a killer finds it even after it
+# left the process group (setsid, timeout, a daemon). With SAVE 1 the subshell
+# writes its state (exported variables, functions, aliases, the working directory)
+# as it ends, however it ends, and this shell takes it over: after every call,
+# whatever its text. `NONCE E STATUS [oom]` on a line of its own closes the call.
+#
+# Between calls this shell runs builtins only (`command` ones where a function could
+# stand in), so no PATH, alias or function the agent sets can blind it.
+if [ -n "${BASH_VERSION:-}" ]; then  # interactive, but without prompts, history or `!`
+  set +H +o history
+  PS1= PS2=
+  unset PROMPT_COMMAND
+fi
 umask 022
-set -m 2>/dev/null
-__tether_dir=/tmp/tether
-# Small per-call files go to tmpfs when there is one: a file on overlayfs
-# costs a tenth of a millisecond more on every call.
-__tether_state=/dev/shm/tether
-mkdir -p "$__tether_dir/run" "$__tether_dir/outputs" "${HOME:-/tmp}" 2>/dev/null
-mkdir -p "$__tether_state" 2>/dev/null || __tether_state=$__tether_dir/run
+mkdir -p "${HOME:-/tmp}" 2>/dev/null
 cd /workspace 2>/dev/null
 export PWD
-case $- in *m*) __tether_jc=1 ;; *) __tether_jc=0 ;; esac
+__tether_path=$PATH
+# A flat file in a sticky tmpfs: no directory a command could remove first.
+__tether_env=/dev/shm/.tether-env.$$
+{ : >"$__tether_env"; } 2>/dev/null || __tether_env=/tmp/.tether-env.$$
+: >"$__tether_env"
+__tether_applied=
+__tether_tools='[ cat cd chmod cp find grep head ls mkdir mv printf readlink rm sed sort stat tail test wc'
+__tether_oomfile=/sys/fs/cgroup/memory.events  # cgroup v2, else v1:
+[ -r "$__tether_oomfile" ] || __tether_oomfile=/sys/fs/cgroup/memory/memory.oom_control
 
-__tether_save() {
-  if [ -n "${BASH_VERSION:-}" ]; then
+__tether_oom() {  # the number of processes the kernel killed out of memory so far
+  __tether_ooms=0
+  { while read -r __tether_k __tether_v; do
+      [ "$__tether_k" = oom_kill ] && __tether_ooms=$__tether_v
+    done <"$__tether_oomfile"; } 2>/dev/null
+}
+__tether_oom
+__tether_oomseen=$__tether_ooms
+
+__tether_started() {  # /proc/PID/stat's 22nd field: when this shell started, for a killer
+  set -- ${1##*) }
+  __tether_start=${20:-0}
+}
+__tether_start=0
+read -r __tether_stat </proc/$$/stat 2>/dev/null && __tether_started "$__tether_stat"
+
+# -- in the call's subshell ----------------------------------------------------
+
+# On one line, so that eval counts the lines of a syntax error from the command's first.
+__tether_call() { (__tether_enter "$1" "$2"; __tether_c=$3; shift 3; eval "$__tether_c"; __tether_leave $?) </dev/null 2>&1; }
+
+__tether_enter() {  # TOKEN SAVE
+  TETHER_CALL=$1
+  export TETHER_CALL
+  __tether_save=$2
+  if [ "$2" = 1 ]; then
+    trap '__tether_leave $?' EXIT  # `exit` in the command still saves
+  else  # a file tool: the image's PATH and tools, whatever the agent changed
+    PATH=$__tether_path
+    unset -f $__tether_tools 2>/dev/null
+    unalias -a 2>/dev/null
+  fi
+}
+
+__tether_leave() {  # STATUS: save the state once, and end the subshell with STATUS
+  if [ "${__tether_save:-}" = 1 ]; then
+    __tether_save=
+    unset TETHER_CALL
+    __tether_dump >"$__tether_env" 2>/dev/null
+  fi
+  exit "$1"
+}
+
+if [ -n "${BASH_VERSION:-}" ]; then
+  __tether_dump() {
     # posix mode prints `export NAME=...`, which stays global when sourced in a function
     set -o posix
-    unset -f __tether_run __tether_save
-    { export -p; declare -f; alias -p; } >"$__tether_state/env"
-  else
-    export -p >"$__tether_state/env"
-  fi
-}
+    unset -f __tether_oom __tether_started __tether_call __tether_enter __tether_dump \
+      __tether_end __tether_apply __tether_unset  # __tether_leave runs still, in the trap
+    export -p
+    declare -f
+    alias -p
+  }
+else
+  __tether_dump() { export -p; }
+fi
 
-__tether_run() {
-  # A command may remove /tmp (`rm -rf /` can): put the shell's files back.
-  [ -d "$__tether_dir/run" ] && [ -d "$__tether_state" ] ||
-    mkdir -p "$__tether_dir/run" "$__tether_dir/outputs" "$__tether_state" 2>/dev/null
-  __tether_o=$__tether_dir/run/out
-  : >"$__tether_o"
-  if [ "$4" = 1 ]; then
-    (trap '__tether_st=$?; __tether_save; exit $__tether_st' EXIT
-      eval "$5") </dev/null >>"$__tether_o" 2>&1 &
-  else
-    (eval "$5") </dev/null >>"$__tether_o" 2>&1 &
-  fi
-  echo "$1 $!" >"$__tether_state/pid"
-  wait "$!"
-  __tether_st=$?
-  if [ -s "$__tether_state/env" ]; then
-    . "$__tether_state/env"
-    : >"$__tether_state/env"
-    cd -- "$PWD" 2>/dev/null
-  fi
-  if [ -s "$__tether_o" ]; then
-    printf '%s S %s\n' "$2" "$__tether_st"
-    head -c "$3" "$__tether_o"
-    printf '\n%s E\n' "$2"
-  else
-    printf '%s S %s\n\n%s E\n' "$2" "$__tether_st" "$2"
-  fi
-}
+# -- in this shell, after the call ---------------------------------------------
 
-# SEQ NONCE TAIL: keep the last call's output whole, answer its size, path and tail.
-__tether_spill() {
-  __tether_f=$__tether_dir/outputs/$1.txt
-  mv -f -- "$__tether_dir/run/out" "$__tether_f"
-  printf '%s S %s %s\n' "$2" "$(wc -c <"$__tether_f")" "$__tether_f"
-  tail -c "$3" "$__tether_f"
-  printf '\n%s E\n' "$2"
+if [ -n "${BASH_VERSION:-}" ]; then
+  __tether_apply() {  # take the subshell's state over, if it differs from the last one
+    local __tether_new=
+    IFS= builtin read -r -d '' __tether_new <"$__tether_env"
+    [ "$__tether_new" = "$__tether_applied" ] && return
+    __tether_applied=$__tether_new
+    __tether_unset
+    eval "$__tether_new"
+    builtin cd -- "${PWD:-/workspace}" 2>/dev/null
+  }
+  __tether_unset() {  # forget every export, function and alias: the state has them all
+    local __tether_name
+    compgen -e >"$__tether_env.names"
+    while builtin read -r __tether_name; do
+      unset "$__tether_name" 2>/dev/null
+    done <"$__tether_env.names"
+    compgen -A function >"$__tether_env.names"
+    while builtin read -r __tether_name; do
+      case $__tether_name in __tether_*) ;; *) unset -f "$__tether_name" ;; esac
+    done <"$__tether_env.names"
+    unalias -a
+  }
+else
+  __tether_apply() {
+    __tether_unset
+    . "$__tether_env"
+    command cd -- "${PWD:-/workspace}" 2>/dev/null
+  }
+  __tether_unset() {
+    export -p >"$__tether_env.names"
+    while command read -r __tether_word __tether_name; do
+      [ "$__tether_word" = export ] && unset "${__tether_name%%=*}" 2>/dev/null
+    done <"$__tether_env.names"
+  }
+fi
+
+__tether_end() {  # STATUS NONCE SAVE
+  __tether_status=$1
+  [ "$3" = 1 ] && [ -s "$__tether_env" ] && __tether_apply
+  __tether_flag=
+  if [ "$__tether_status" = 137 ]; then
+    __tether_oom
+    [ "$__tether_ooms" -gt "$__tether_oomseen" ] 2>/dev/null && __tether_flag=" oom"
+    __tether_oomseen=$__tether_ooms
+  fi
+  command printf '\n%s E %s%s\n' "$2" "$__tether_status" "$__tether_flag"
 }
