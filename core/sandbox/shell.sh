@@ -50,6 +50,7 @@ __tether_started() {  # /proc/PID/stat's 22nd field: when this shell started, fo
 }
 __tether_start=0
 read -r __tether_stat </proc/$$/stat 2>/dev/null && __tether_started "$__tether_stat"
+unset -f __tether_started
 
 # -- in the call's subshell ----------------------------------------------------
 
@@ -79,15 +80,9 @@ __tether_leave() {  # STATUS: save the state once, and end the subshell with STA
 }
 
 if [ -n "${BASH_VERSION:-}" ]; then
-  __tether_dump() {
-    # posix mode prints `export NAME=...`, which stays global when sourced in a function
-    set -o posix
-    unset -f __tether_oom __tether_started __tether_call __tether_enter __tether_dump \
-      __tether_end __tether_apply __tether_unset  # __tether_leave runs still, in the trap
-    export -p
-    declare -f
-    alias -p
-  }
+  # Our own functions come along (they are taken back unchanged): leaving them out
+  # costs more than writing them, in a forked shell where every change copies pages.
+  __tether_dump() { export -p; declare -f; alias -p; }
 else
   __tether_dump() { export -p; }
 fi
@@ -96,12 +91,17 @@ fi
 
 if [ -n "${BASH_VERSION:-}" ]; then
   __tether_apply() {  # take the subshell's state over, if it differs from the last one
-    local __tether_new=
-    IFS= builtin read -r -d '' __tether_new <"$__tether_env"
-    [ "$__tether_new" = "$__tether_applied" ] && return
-    __tether_applied=$__tether_new
+    local IFS= __tether_lines
+    mapfile __tether_lines <"$__tether_env"  # in blocks; `read -d ''` reads byte by byte
+    [ "${__tether_lines[*]}" = "$__tether_applied" ] && return
+    __tether_applied="${__tether_lines[*]}"
+    __tether_take
+  }
+  __tether_take() {
     __tether_unset
-    eval "$__tether_new"
+    declare() { builtin declare -g "$@"; }  # the state's `declare -x` is global, not ours
+    eval "$__tether_applied"
+    unset -f declare
     builtin cd -- "${PWD:-/workspace}" 2>/dev/null
   }
   __tether_unset() {  # forget every export, function and alias: the state has them all
