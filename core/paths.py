@@ -31,6 +31,11 @@ def sessions_dir() -> Path:
     return data_dir() / "sessions"
 
 
+def home_id_file() -> Path:
+    """The data dir's random id, which names and labels its Docker volumes and containers."""
+    return data_dir() / "home-id"
+
+
 def config_file() -> Path:
     """The TOML config file: `$TETHER_CONFIG`, else in platformdirs' user config dir."""
     override = os.environ.get("TETHER_CONFIG")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e import remove_sandboxes, tether_env
+from e2e import remove_home_sandboxes, tether_env
 from fakeapi import FakeAPI
 
 TEST_IMAGE = os.environ.get("TETHER_TEST_IMAGE", "tether-test:bookworm")
@@ -31,8 +31,8 @@ def tether_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
     yield home
-    if (home / "sessions").is_dir():
-        remove_sandboxes(f"tether.home={home / 'sessions'}")
+    if (home / "sessions").is_dir() or (home / "home-id").exists():
+        remove_home_sandboxes(home)
 
 
 def _engine_problem() -> str | None:

@@ -128,6 +128,20 @@ def files_under(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()]
 
 
+def home_labels(home: Path) -> list[str]:
+    """The labels of what the data dir `home` made: its id, and (before home ids) its path."""
+    labels = [f"tether.home={home / 'sessions'}"]
+    id_file = home / "home-id"
+    if id_file.exists():
+        labels.append(f"tether.home={id_file.read_text().strip()}")
+    return labels
+
+
+def remove_home_sandboxes(home: Path) -> None:
+    for label in home_labels(home):
+        remove_sandboxes(label)
+
+
 def remove_sandboxes(label: str) -> None:
     """Remove the containers and volumes carrying `label` (e.g. tether.home=DIR)."""
     try:

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from e2e import home_labels
 from fakeapi import Reply, Request, text, tool_use
 
 from tether.core import events as ev
-from tether.core.sandbox.engine import LABEL_HOME, volume_name
+from tether.core.sandbox.engine import volume_name
 
 COUNTER = "/workspace/counter"  # one line per call's effect: what the final workspace compares
 RUNS = "/workspace/runs"  # one line per execution of a tool_use (its id): who ran how often
@@ -249,12 +250,13 @@ class WorkspaceReader:
 
 def remove_home_resources(client: Any, home: Path) -> tuple[int, int]:
     """Remove every container and volume a tether under `home` made: (containers, volumes)."""
-    label = f"{LABEL_HOME}={home / 'sessions'}"
-    containers = client.containers.list(all=True, filters={"label": label})
+    containers, volumes = [], []
+    for label in home_labels(home):
+        containers += client.containers.list(all=True, filters={"label": label})
+        volumes += client.volumes.list(filters={"label": label})
     for container in containers:
         with contextlib.suppress(Exception):
             container.remove(force=True)
-    volumes = client.volumes.list(filters={"label": label})
     for volume in volumes:
         with contextlib.suppress(Exception):
             volume.remove(force=True)

@@ -1,5 +1,8 @@
-"""Finding and removing sandboxes by their labels: for `tether kill`, `tether rm`,
-and a sweep of containers whose harness is gone (crashed, killed, power lost)."""
+"""Finding and removing this data dir's sandboxes by their labels: for `tether kill`,
+`tether rm`, and a sweep of containers whose harness is proven gone (crashed,
+killed, power lost). Another data dir's containers and volumes are never touched,
+even with the same session id or the same path; nor is a container whose maker
+cannot be proven dead (another machine on the same engine, another PID namespace)."""
 
 from __future__ import annotations
 
@@ -7,8 +10,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from ..store import SessionLog, SessionStore
-from .engine import LABEL_HOME, LABEL_SESSION, connect, engine_errors
+from . import engine, owner
+from .engine import LABEL_HOME, LABEL_OWNER, LABEL_SESSION, connect, engine_errors
 
 log = logging.getLogger(__name__)
 
@@ -21,27 +24,29 @@ class SandboxContainer:
     name: str
     session_id: str
     status: str  # running, exited, created, ...
-    home: str | None  # the sessions dir of the tether that made it
+    home: str | None  # the id of the data dir that made it (or its path, before home ids)
 
 
 def session_containers(session_id: str | None = None) -> list[SandboxContainer]:
-    """tether's containers (running or not), of one session or of all."""
+    """This data dir's containers (running or not), of one session or of all."""
+    api = connect().api
     with engine_errors():
-        raw = connect().api.containers(all=True, filters={"label": _label_filter(session_id)})
+        raw = _find(api.containers, session_id, all=True)
     return [_container(item) for item in raw]
 
 
 def remove_session_resources(session_id: str, volume: bool) -> int:
-    """Remove the session's containers, and its volume too if `volume`; returns the count."""
+    """Remove the session's containers in this data dir, and its volume too if `volume`;
+    returns the count."""
     import docker.errors
 
     api = connect().api
     removed = 0
     with engine_errors():
-        for item in api.containers(all=True, filters={"label": _label_filter(session_id)}):
+        for item in _find(api.containers, session_id, all=True):
             removed += remove_container(api, item["Id"])
         if volume:
-            for found in api.volumes(filters={"label": _label_filter(session_id)})["Volumes"] or []:
+            for found in _find(lambda **kw: api.volumes(**kw)["Volumes"] or [], session_id):
                 try:
                     api.remove_volume(found["Name"], force=True)
                     removed += 1
@@ -50,27 +55,16 @@ def remove_session_resources(session_id: str, volume: bool) -> int:
     return removed
 
 
-def sweep(store: SessionStore | None = None) -> list[str]:
-    """Remove this data dir's containers whose session has no live harness; their ids.
-
-    A container made under another TETHER_HOME (another user, a test) is never
-    touched: its session cannot be judged from here.
-    """
-    store = store or SessionStore()
-    home = str(store.root)
+def sweep() -> list[str]:
+    """Remove this data dir's containers whose maker is proven dead; their ids."""
     api = connect().api
     swept = []
     with engine_errors():
-        for item in api.containers(all=True, filters={"label": f"{LABEL_HOME}={home}"}):
-            session_id = item["Labels"].get(LABEL_SESSION, "")
-            if not _has_live_harness(store, session_id) and remove_container(api, item["Id"]):
+        for item in api.containers(all=True, filters={"label": engine.home_filter()}):
+            maker = (item.get("Labels") or {}).get(LABEL_OWNER, "")
+            if maker and owner.proven_dead(maker) and remove_container(api, item["Id"]):
                 swept.append(item["Id"])
     return swept
-
-
-def _has_live_harness(store: SessionStore, session_id: str) -> bool:
-    directory = store.root / session_id
-    return bool(session_id) and directory.is_dir() and SessionLog(directory).is_locked()
 
 
 def remove_container(api: Any, container_id: str) -> int:
@@ -87,8 +81,20 @@ def remove_container(api: Any, container_id: str) -> int:
     return 1
 
 
-def _label_filter(session_id: str | None) -> str:
-    return f"{LABEL_SESSION}={session_id}" if session_id else LABEL_SESSION
+def _find(listing: Any, session_id: str | None, **options: Any) -> list[dict[str, Any]]:
+    """What `listing` (containers or volumes) finds of the session, or of this data dir."""
+    filters = engine.session_filters(session_id) if session_id else _home_filters()
+    found: dict[str, dict[str, Any]] = {}
+    for labels in filters:
+        for item in listing(filters={"label": labels}, **options):
+            found[item.get("Id") or item["Name"]] = item
+    return list(found.values())
+
+
+def _home_filters() -> list[list[str]]:
+    from .. import paths
+
+    return [engine.home_filter(), [f"{LABEL_HOME}={paths.sessions_dir()}"]]
 
 
 def _container(item: dict[str, Any]) -> SandboxContainer:

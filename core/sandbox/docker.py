@@ -57,7 +57,7 @@ class DockerSandbox:
         start = time.monotonic()
         self.release()
         with engine_errors(), self._refusals_as_errors("start the sandbox"):
-            self._remove_leftovers(resources.session_id)
+            self._remove_leftovers()
             self._ensure_image(resources.image)
             self._user = _user_for(resources)
             mount = self._workspace_mount(resources)
@@ -88,14 +88,10 @@ class DockerSandbox:
             failure = errors.SandboxLost if lost else errors.SandboxError
             raise failure(f"the Docker engine could not {doing}: {reason}") from None
 
-    def _remove_leftovers(self, session_id: str) -> None:
-        """Remove containers a dead harness left: any other one of this session (whose
-        lock the harness holds, so none is alive), and any whose session has no harness."""
-        from .cleanup import remove_container, sweep
+    def _remove_leftovers(self) -> None:
+        """Remove the containers this data dir's dead harnesses left (see cleanup.sweep)."""
+        from .cleanup import sweep
 
-        own = [engine.label_filter(session_id), *engine.home_filter()]
-        for item in self.api.containers(all=True, filters={"label": own}):
-            remove_container(self.api, item["Id"])
         sweep()
 
     def _ensure_image(self, image: str) -> None:
@@ -120,15 +116,13 @@ class DockerSandbox:
             ) from None
 
     def _workspace_mount(self, resources: Resources) -> dict[str, Any]:
-        import docker.errors
         from docker.types import Mount
 
         if resources.workspace:
             return Mount(WORKSPACE, os.path.abspath(resources.workspace), type="bind")
-        name = engine.volume_name(resources.session_id)
-        try:
-            self.api.inspect_volume(name)
-        except docker.errors.NotFound:
+        name = engine.existing_volume(self.api, resources.session_id)
+        if name is None:
+            name = engine.volume_name(resources.session_id)
             self.api.create_volume(name, labels=engine.labels(resources.session_id))
         # no_copy: the image's /workspace (root's) must not be copied over our ownership
         return Mount(WORKSPACE, name, type="volume", no_copy=True)
@@ -152,7 +146,7 @@ class DockerSandbox:
             user=self._user,
             working_dir=WORKSPACE,
             environment=_environment(),
-            labels=engine.labels(resources.session_id),
+            labels=engine.container_labels(resources.session_id),
             name=f"tether-{resources.session_id}-{os.urandom(3).hex()}",
             host_config=host_config,
         )

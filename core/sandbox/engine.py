@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from .. import errors, paths
@@ -15,37 +17,103 @@ log = logging.getLogger(__name__)
 
 LABEL_SESSION = "tether.session"
 LABEL_ROLE = "tether.role"
-LABEL_HOME = "tether.home"  # the sessions dir that owns it, so a sweep never touches others'
+# The data dir's random id (see home_id). It used to hold the sessions dir's path,
+# which two data dirs can share (a relative TETHER_HOME, one HOME for two CI jobs).
+LABEL_HOME = "tether.home"
+LABEL_OWNER = "tether.owner"  # the process that made a container (see owner.py)
 API_TIMEOUT_S = 60
+_HOME_ID_LENGTH = 12
 
 
-def volume_name(session_id: str) -> str:
-    return f"tether-{session_id}"
-
-
-def labels(session_id: str, role: str = "sandbox") -> dict[str, str]:
-    found = {LABEL_SESSION: session_id, LABEL_ROLE: role}
-    home = sessions_home()
-    if home:
-        found[LABEL_HOME] = home
+def home_id() -> str:
+    """This data dir's random id, made on first use and kept in it (not its path, which
+    another data dir can share, and which changes when the dir moves)."""
+    path = paths.home_id_file()
+    found = _read_home_id(path)
+    if found is None:
+        _make_home_id(path)
+        found = _read_home_id(path)
+    if found is None:
+        raise errors.StorageError(f"{path} does not hold a data dir id; remove it")
     return found
 
 
-def label_filter(session_id: str) -> str:
-    return f"{LABEL_SESSION}={session_id}"
+def _make_home_id(path: Path) -> None:
+    temporary = path.with_name(f".home-id.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        paths.ensure_private_dir(path.parent)
+        temporary.write_text(secrets.token_hex(_HOME_ID_LENGTH // 2) + "\n")
+        with contextlib.suppress(FileExistsError):  # never replace an id another tether made
+            os.link(temporary, path)
+    except OSError as exc:
+        problem = f"cannot keep the data dir's id in {path}: {exc.strerror}"
+        raise errors.StorageError(problem) from None
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+
+
+def _read_home_id(path: Path) -> str | None:
+    try:
+        text = path.read_text().strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+    except OSError as exc:
+        raise errors.StorageError(f"cannot read {path}: {exc.strerror}") from None
+    return text if len(text) == _HOME_ID_LENGTH and text.isalnum() else None
+
+
+def volume_name(session_id: str) -> str:
+    """The name of the session's workspace volume in this data dir."""
+    return f"tether-{home_id()}-{session_id}"
+
+
+def labels(session_id: str, role: str = "sandbox") -> dict[str, str]:
+    """The labels of everything made for the session: a volume, or (with an owner) a container."""
+    return {LABEL_SESSION: session_id, LABEL_ROLE: role, LABEL_HOME: home_id()}
+
+
+def container_labels(session_id: str) -> dict[str, str]:
+    from . import owner
+
+    return {**labels(session_id), LABEL_OWNER: owner.current()}
 
 
 def home_filter() -> list[str]:
-    """The label filter for this data dir's sandboxes (empty if it has none)."""
-    home = sessions_home()
-    return [f"{LABEL_HOME}={home}"] if home else []
+    """The label filter for this data dir's containers and volumes."""
+    return [f"{LABEL_HOME}={home_id()}"]
 
 
-def sessions_home() -> str | None:
-    try:
-        return str(paths.sessions_dir())
-    except errors.TetherError:
-        return None
+def session_filters(session_id: str) -> list[list[str]]:
+    """Label filters (each a list that must all match) for the session's containers and
+    volumes in this data dir: by its id, and as labelled before 0.2 (by its path)."""
+    session = f"{LABEL_SESSION}={session_id}"
+    found = [[session, f"{LABEL_HOME}={paths.sessions_dir()}"]]
+    if _read_home_id(paths.home_id_file()) is not None:
+        found.insert(0, [session, *home_filter()])
+    return found
+
+
+def legacy_volume_name(session_id: str) -> str:
+    """The volume name before home ids, when it named the session alone."""
+    return f"tether-{session_id}"
+
+
+def existing_volume(api: Any, session_id: str) -> str | None:
+    """The session's workspace volume if it has one: its own in this data dir, or the
+    one named before home ids if that one's label names this data dir's path."""
+    import docker.errors
+
+    own, legacy = volume_name(session_id), legacy_volume_name(session_id)
+    for name in (own, legacy):
+        try:
+            found = api.inspect_volume(name)
+        except docker.errors.NotFound:
+            continue
+        label = (found.get("Labels") or {}).get(LABEL_HOME)
+        if name == own or label == str(paths.sessions_dir()):
+            return name
+    return None
 
 
 def connect() -> Any:

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import resource
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sandboxes import TEST_IMAGE
 
 from tether.core import errors
-from tether.core.events import SessionCreated
 from tether.core.sandbox import (
     DockerSandbox,
     Resources,
+    engine,
+    owner,
     remove_session_resources,
     session_containers,
     sweep,
 )
-from tether.core.store import SessionStore
 
 pytestmark = pytest.mark.docker
 Make = Callable[..., tuple[DockerSandbox, Resources]]
@@ -114,19 +116,44 @@ def test_engine_down_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None
         session_containers()
 
 
-def test_sweep_removes_only_containers_without_a_live_harness(make_sandbox: Make) -> None:
-    store = SessionStore()
-    live = store.create(SessionCreated(model="m"))  # holds its lock, like a running harness
-    dead = store.create(SessionCreated(model="m"))
-    dead.close()
-    live_box, _ = make_sandbox(session_id=live.id)
-    dead_box, _ = make_sandbox(session_id=dead.id)
-    swept = sweep(store)
-    assert swept == [dead_box.container_id]
-    assert [c.id for c in session_containers(live.id)] == [live_box.container_id]
-    assert remove_session_resources(live.id, volume=True) == 2  # container and volume
-    assert session_containers(live.id) == []
-    live.close()
+def test_sweep_removes_only_this_homes_containers_whose_maker_is_dead(
+    make_sandbox: Make, docker_client
+) -> None:
+    live_box, live = make_sandbox()  # made by this (live) process
+    gone = subprocess.Popen(["sleep", "60"])
+    dead_maker = f"{owner.current().rsplit('/', 2)[0]}/{gone.pid}/{start_ticks(gone.pid)}"
+    gone.kill()
+    gone.wait()
+    ours = {**engine.labels(live.session_id), engine.LABEL_OWNER: dead_maker}
+    theirs = {**ours, engine.LABEL_HOME: "0123456789ab"}  # another data dir
+    elsewhere = {**ours, engine.LABEL_OWNER: "other-boot/4026531836/1/1"}  # another machine
+    made = [
+        docker_client.containers.create(TEST_IMAGE, ["true"], labels=labels, network_mode="none")
+        for labels in (ours, theirs, elsewhere)
+    ]
+    try:
+        assert sweep() == [made[0].id]
+        kept = {c.id for c in session_containers(live.session_id)}
+        assert kept == {live_box.container_id, made[2].id}  # theirs is not ours to list
+        assert remove_session_resources(live.session_id, volume=True) == 3  # and a volume
+        assert docker_client.containers.get(made[1].id)  # theirs stays
+    finally:
+        made[1].remove(force=True)
+
+
+def start_ticks(pid: int) -> str:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2 :].split()[19]
+
+
+def test_owner_labels_name_a_process_beyond_doubt() -> None:
+    me = owner.current()
+    assert not owner.proven_dead(me)
+    boot, namespace, pid, start = me.split("/")
+    assert owner.proven_dead(f"{boot}/{namespace}/{pid}/{int(start) + 1}")  # a reused pid
+    assert owner.proven_dead(f"{boot}/{namespace}/999999999/1")  # no such process
+    for label in ("", "x", f"other/{namespace}/999999999/1", f"{boot}/other/999999999/1"):
+        assert not owner.proven_dead(label)
 
 
 def test_provision_timings_are_reported(make_sandbox: Make) -> None:
