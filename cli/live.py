@@ -191,7 +191,8 @@ def _created(session_id: str, settings: Settings) -> ev.SessionCreated:
         workspace=settings.workspace, network=settings.network, max_turns=settings.max_turns,
         max_tokens=settings.max_tokens, token_budget=settings.token_budget,
         timeout_s=settings.timeout_s, memory=settings.memory, cpus=settings.cpus,
-        pids_limit=settings.pids_limit, base_url=settings.base_url, tether_version=__version__,
+        pids_limit=settings.pids_limit, max_output=settings.max_output,
+        base_url=settings.base_url, tether_version=__version__,
     )  # fmt: skip
 
 

@@ -51,6 +51,9 @@ def run(
     memory: Annotated[str | None, typer.Option(help="Sandbox memory limit, e.g. 2g.")] = None,
     cpus: Annotated[float | None, typer.Option(help="Sandbox CPU limit.")] = None,
     pids: Annotated[int | None, typer.Option(help="Most processes in the sandbox.")] = None,
+    max_output: Annotated[
+        str | None, typer.Option(help="Most output one tool call keeps, e.g. 64m.")
+    ] = None,
     base_url: BaseUrl = None,
     session_id: Annotated[str | None, typer.Option(help="Use this id for the new session.")] = None,
     json_mode: Json = False,
@@ -68,7 +71,7 @@ def run(
             "model": model, "system": system, "max_turns": max_turns, "max_tokens": max_tokens,
             "token_budget": budget, "timeout_s": timeout, "image": image, "network": network,
             "workspace": workspace, "memory": memory,
-            "cpus": cpus, "pids_limit": pids, "base_url": base_url,
+            "cpus": cpus, "pids_limit": pids, "max_output": max_output, "base_url": base_url,
         }  # fmt: skip
         settings = config.resolve(flags).settings
         code = live.start(text, settings, session_id, json_mode=json_mode, quiet=quiet)

@@ -133,7 +133,11 @@ def _stats_rows(stats: SessionStats, now: datetime) -> list[tuple[str, str | Tex
         ("model", s.model),
         ("tools", ", ".join(s.tools) or "-"),
         ("sandbox", f"{s.image or '-'} · network {'on' if s.network else 'off'}"),
-        ("", f"{s.memory} memory · {s.cpus:g} cpus · {s.pids_limit} processes"),
+        (
+            "",
+            f"{s.memory} memory · {s.cpus:g} cpus · {s.pids_limit} processes · "
+            f"{s.max_output} output kept per call",
+        ),
         ("workspace", s.workspace or "a Docker volume"),
         ("limits", _limits(stats)),
         ("turns", str(stats.turns)),

@@ -7,6 +7,7 @@ environment variables, then command-line flags, each overriding the one before.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -46,6 +47,8 @@ class Settings:
     """Sandbox CPU limit."""
     pids_limit: int = 512
     """Most processes in the sandbox."""
+    max_output: str = "64m"
+    """Most output one tool call keeps (Docker size syntax: 500k, 64m, 1g); the rest is dropped."""
     base_url: str | None = None
     """Messages API endpoint; ANTHROPIC_BASE_URL also sets it."""
     mcp_config: tuple[str, ...] = ()
@@ -76,6 +79,7 @@ _TYPES: dict[str, type] = {
     "memory": str,
     "cpus": float,
     "pids_limit": int,
+    "max_output": str,
     "base_url": str,
     "mcp_timeout_s": float,
 }
@@ -217,7 +221,34 @@ _FLAGS = {
     "token_budget": "--budget", "timeout_s": "--timeout", "pids_limit": "--pids",
     "mcp_timeout_s": "--mcp-timeout",
 }  # fmt: skip
-_CHECKS = {"workspace": _existing_dir, "base_url": _url}
+
+
+def _size(value: str, where: str) -> str:
+    try:
+        parse_size(value)
+    except ValueError:
+        raise errors.ConfigError(
+            f"{where} must be a size such as 64m, 500k or 1g, not {value!r}"
+        ) from None
+    return value
+
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?\s*", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """Bytes in a size written as Docker does (binary units): 100000, 500k, 64m, 1.5g."""
+    match = _SIZE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not a size: {text!r}")
+    size = int(float(match[1]) * _UNITS[match[2].lower()])
+    if size <= 0:
+        raise ValueError(f"not a positive size: {text!r}")
+    return size
+
+
+_CHECKS = {"workspace": _existing_dir, "base_url": _url, "max_output": _size}
 
 
 def _mcp_sources(value: Any, source: str) -> tuple[str, ...]:

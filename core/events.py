@@ -126,6 +126,7 @@ class SessionCreated(Event):
     memory: str = "2g"
     cpus: float = 2.0
     pids_limit: int = 512
+    max_output: str = "64m"  # most output one tool call keeps (Docker size syntax)
     base_url: str | None = None
     tether_version: str = ""
     mcp_config: tuple[str, ...] = ()  # the MCP config files, re-read on resume (secrets stay there)

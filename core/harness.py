@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from . import __version__, errors
 from . import events as ev
+from .config import parse_size
 from .context import Context, cached_tools, system_blocks, with_cache_breakpoints
 from .exit_codes import ExitCode, for_error, for_stop_reason
 from .hands import Hands
@@ -148,7 +149,7 @@ class Harness:
         resources = Resources(
             session_id=self.session.id, image=settings.image, workspace=settings.workspace,
             network=settings.network, memory=settings.memory, cpus=settings.cpus,
-            pids_limit=settings.pids_limit,
+            pids_limit=settings.pids_limit, max_output=_max_output(settings.max_output),
         )  # fmt: skip
         self.hands = Hands(self.sandbox, resources, self._append)
         specs = [spec.to_api() for spec in TOOL_SPECS if spec.name in settings.tools]
@@ -350,3 +351,12 @@ def _content_event(block: ContentBlock) -> ev.Event:
 
 def _ms_since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
+
+
+def _max_output(text: str) -> int:
+    """The output cap a log recorded, in bytes; the default if the log's is not a size."""
+    try:
+        return parse_size(text)
+    except ValueError:
+        log.warning("max_output %r in the log is not a size; keeping 64m per call", text)
+        return parse_size("64m")

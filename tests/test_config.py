@@ -70,3 +70,18 @@ def test_the_default_model_is_a_sonnet_from_the_sdk_model_list() -> None:
     for arg in typing.get_args(model_param.ModelParam):
         names |= set(typing.get_args(arg))
     assert config.DEFAULT_MODEL in names and "sonnet" in config.DEFAULT_MODEL
+
+
+def test_the_output_cap_is_a_size(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert config.resolve(config_path=tmp_path / "none.toml").settings.max_output == "64m"
+    monkeypatch.setenv("TETHER_MAX_OUTPUT", "1.5M")
+    assert config.parse_size(config.resolve(config_path=tmp_path / "x").settings.max_output) == (
+        1536 * 1024
+    )
+    sizes = [("100000", 100000), ("200k", 204800), ("2g", 2 * 1024**3), ("8MiB", 8 << 20)]
+    for good, size in sizes:
+        assert config.parse_size(good) == size
+    for bad in ["lots", "0", "-1m", "1t"]:
+        monkeypatch.setenv("TETHER_MAX_OUTPUT", bad)
+        with pytest.raises(errors.ConfigError, match="TETHER_MAX_OUTPUT must be"):
+            config.resolve({"max_output": None}, config_path=tmp_path / "x")
