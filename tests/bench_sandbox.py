@@ -2,9 +2,11 @@
 
     .venv/bin/python tests/bench_sandbox.py
 
-a `bash` round trip against `docker exec` (the SDK's exec_run) on the same container,
-a 10 KB `read` against `cat` through exec_run, and provisioning (first use, and
-replacement after a kill) against a bare `docker run --rm --network none IMAGE true`.
+a `bash` round trip against `docker exec` (the SDK's exec_run) on the same container
+(a `true`, whose state is saved and found unchanged, and an `export` that changes it
+every time), 100 MB of output streamed through the tool against the same through
+exec_run, a 10 KB `read` against `cat` through exec_run, and provisioning (first use,
+and replacement after a kill) against a bare `docker run --rm --network none IMAGE true`.
 Needs a Docker engine and the test image (TETHER_TEST_IMAGE; tests/run.sh builds it).
 """
 
@@ -36,6 +38,11 @@ def rows(work: Path, image: str = IMAGE) -> list[Row]:
         box.execute("bash", {"command": "head -c 7680 /dev/urandom | base64 -w 100 > f"})
         container = client.containers.get(box.container_id)
         bash = median_ms(lambda: box.execute("bash", {"command": "true"}), 1000, warmup=10)
+        export = {"command": "export N=$((N + 1))"}  # the state changes every time
+        changed = median_ms(lambda: box.execute("bash", export), 300, warmup=10)
+        flood = "head -c 100000000 /dev/zero"
+        streamed = median_ms(lambda: box.execute("bash", {"command": flood}), 3, warmup=1)
+        exec_flood = median_ms(lambda: container.exec_run(["sh", "-c", flood]), 3)
         read = median_ms(lambda: box.execute("read", {"file_path": "f"}), 300, warmup=10)
         exec_true = median_ms(lambda: container.exec_run(["true"]), 30, warmup=1)
         exec_cat = median_ms(lambda: container.exec_run(["cat", "/workspace/f"]), 30)
@@ -50,6 +57,10 @@ def rows(work: Path, image: str = IMAGE) -> list[Row]:
     return [
         Row("tool round trip: bash true", bash, "ms", "docker exec true, same box", exec_true,
             *at_most(bash, 1, "ms")),
+        Row("bash: a call that changes state", changed, "ms", "docker exec true, same box",
+            exec_true, *at_most(changed, 2, "ms")),
+        Row("bash: 100 MB of output", streamed, "ms", "docker exec, same command", exec_flood,
+            *at_most(streamed, round(2 * exec_flood), "ms")),
         Row("read 10 KB file", read, "ms", "docker exec cat", exec_cat, *at_most(read, 5, "ms")),
         Row("provision, first use", first, "ms", "docker run --rm --network none true", docker_run,
             *at_most(first, 1000, "ms")),

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from e2e import remove_sandboxes, tether_env
+from e2e import remove_home_sandboxes, tether_env
 
 TETHER = [str(Path(sys.executable).with_name("tether"))]  # the console script, as installed
 IMAGE = os.environ.get("TETHER_TEST_IMAGE", "tether-test:bookworm")
@@ -168,6 +168,6 @@ def scratch() -> Iterator[Path]:
             yield work
         finally:
             for data_dir in work.iterdir():
-                remove_sandboxes(f"tether.home={data_dir / 'sessions'}")
+                remove_home_sandboxes(data_dir)
             os.environ.clear()
             os.environ.update(saved)

@@ -61,11 +61,12 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
         name="bash",
         description=(
             "Run a command in a persistent bash shell in the sandbox (a Linux container). "
-            "The working directory and exported variables last between calls; stdin is "
-            "empty; stdout and stderr come back together with the exit status. About 100 KiB "
-            "of output is shown; the rest is kept in a file whose path is given. A command "
-            "past its timeout has its whole process group killed. The network is off "
-            "unless the user turned it on. `restart: true` starts a fresh shell."
+            "The working directory, exported variables and functions last between calls; "
+            "stdin is empty; stdout and stderr come back together with the exit status. "
+            "About 100 KiB of output is shown (its start and end); the rest is kept in a "
+            "file whose path is given. A command past its timeout is killed with everything "
+            "it started. The network is off unless the user turned it on. `restart: true` "
+            "starts a fresh shell and ends whatever the old one left running."
         ),
         input_schema=_schema(
             (),
