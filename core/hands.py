@@ -32,11 +32,16 @@ class Hands:
     """Tool calls on a lazily provisioned sandbox, each event handed to `record`."""
 
     def __init__(
-        self, sandbox: Sandbox, resources: Resources, record: Callable[[ev.Event], None]
+        self,
+        sandbox: Sandbox,
+        resources: Resources,
+        record: Callable[[ev.Event], None],
+        on_output: Callable[[bytes], None] | None = None,
     ) -> None:
         self.sandbox = sandbox
         self.resources = resources
         self.record = record
+        self.on_output = on_output  # a bash command's output as it comes, for a live view
         self.container: str | None = None  # the one recorded as provisioned, if any
 
     def run(self, use_id: str, name: str, tool_input: Mapping[str, Any]) -> ev.AgentToolResult:
@@ -70,7 +75,7 @@ class Hands:
         try:
             if self.container is None:
                 self._provision()
-            return self.sandbox.execute(name, tool_input)
+            return self.sandbox.execute(name, tool_input, self.on_output)
         except errors.SandboxLost as exc:  # even while it was being provisioned
             self.record(ev.SandboxLost(container_id=self.container or "", reason=str(exc)))
             self.container = None

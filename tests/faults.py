@@ -215,14 +215,14 @@ def check_runs(events: Sequence[ev.Event], runs: Sequence[str]) -> None:
 class WorkspaceReader:
     """A throwaway container that mounts a session's volume read-only, to read files."""
 
-    def __init__(self, client: Any, image: str, session_id: str) -> None:
+    def __init__(self, client: Any, image: str, session_id: str, home: Path | None = None) -> None:
         self.container = client.containers.run(
             image,
             ["sleep", "infinity"],
             detach=True,
             network_mode="none",
             labels={"tether.test": "workspace-reader"},
-            volumes={volume_name(session_id): {"bind": "/workspace", "mode": "ro"}},
+            volumes={volume_in(home, session_id): {"bind": "/workspace", "mode": "ro"}},
         )
 
     def shell(self, command: str) -> str:
@@ -246,6 +246,21 @@ class WorkspaceReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def volume_in(home: Path | None, session_id: str) -> str:
+    """The session's volume in data dir `home` (by default the one TETHER_HOME names)."""
+    if home is None:
+        return volume_name(session_id)
+    saved = os.environ.get("TETHER_HOME")
+    os.environ["TETHER_HOME"] = str(home)
+    try:
+        return volume_name(session_id)
+    finally:
+        if saved is None:
+            del os.environ["TETHER_HOME"]
+        else:
+            os.environ["TETHER_HOME"] = saved
 
 
 def remove_home_resources(client: Any, home: Path) -> tuple[int, int]:

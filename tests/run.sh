@@ -2,7 +2,8 @@
 # Run tether's whole test suite on a fresh Debian machine, as root:
 #   1. install what the tests need (Debian's docker.io, debootstrap, venv, and
 #      zsh, fish and jq for the completion and README-snippet tests, nodejs and
-#      npm for an MCP server from npm);
+#      npm for an MCP server from npm, busybox-static for a sandbox image without
+#      bash or coreutils);
 #   2. start dockerd unless an engine already answers;
 #   3. build the offline test image unless it exists;
 #   4. install tether with its test extras into .venv;
@@ -20,6 +21,7 @@ command -v fish >/dev/null || missing+=(fish)
 command -v jq >/dev/null || missing+=(jq)  # the README's CI snippet uses it
 command -v node >/dev/null || missing+=(nodejs)  # runs @modelcontextprotocol/server-everything
 command -v npm >/dev/null || missing+=(npm)
+[[ -x /bin/busybox ]] || missing+=(busybox-static)  # a sandbox image of busybox alone
 if ((${#missing[@]})); then
   echo "installing ${missing[*]}..." >&2
   apt-get update -qq

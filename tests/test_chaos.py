@@ -218,7 +218,7 @@ def reference_counter(api: FakeAPI, home: Path, image: str, docker_client: objec
     env = tether_env(api.base_url, image, TETHER_HOME=str(home))
     result = run(["run", "--session-id", session_id, PROMPT], env, timeout=120)
     assert result.returncode == 0, result.stderr
-    with WorkspaceReader(docker_client, image, session_id) as reader:
+    with WorkspaceReader(docker_client, image, session_id, home) as reader:
         assert reader.names() == ["counter", "runs"]
         return reader.lines(COUNTER)
 

@@ -233,10 +233,13 @@ def shell_word(path: bytes) -> str:
 
 def grep(run: Runner, input: Mapping[str, Any]) -> ToolResult:
     path = resolve(input.get("path") or WORKSPACE)
-    # -P when this grep has it (its exit status is 1, "no match", rather than 2).
-    script = b"flag=-E; grep -qP x </dev/null 2>/dev/null; [ $? -eq 1 ] && flag=-P; "
-    script += b"grep -rnI --exclude-dir=.git $flag -e " + quote(input["pattern"])
-    script += b" -- " + quote(path)
+    pattern = quote(input["pattern"])
+    # -P and --exclude-dir where this grep has them (GNU's does, busybox's does not).
+    script = b"flag=-E; echo x | grep -qP x 2>/dev/null && flag=-P; "
+    script += b"if echo x | grep -q --exclude-dir=.git x 2>/dev/null; then "
+    script += b"grep -rnI --exclude-dir=.git $flag -e " + pattern + b" -- " + quote(path)
+    script += b"; else find " + quote(path) + b" -name .git -prune -o -type f "
+    script += b"-exec grep -nH $flag -e " + pattern + b" -- {} +; fi"
     raw = run(script, OUTPUT_LIMIT, FILE_TIMEOUT_S)
     text = raw.output[:OUTPUT_LIMIT].decode("utf-8", "replace")
     if raw.status == 1 and not text:

@@ -43,7 +43,7 @@ first_child_of_init
 
 marked() {  # " pid pid ... " of the processes whose environment holds $1
   printf ' '
-  grep -l -a -F -e "$1" /proc/[0-9]*/environ 2>/dev/null | while read -r path; do
+  grep -l -F -e "$1" /proc/[0-9]*/environ 2>/dev/null | while read -r path; do
     path=${path#/proc/}
     printf '%s ' "${path%/environ}"
   done

@@ -4,9 +4,12 @@ can delete it and no command can fill a disk with it."""
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Callable
 from typing import IO
+
+log = logging.getLogger(__name__)
 
 OutputCallback = Callable[[bytes], None]
 
@@ -29,13 +32,22 @@ class Capture:
         if not chunk:
             return
         if self.on_output is not None:
-            self.on_output(chunk)
+            self._tell(chunk)
         room = self.show - len(self.first)
         if room > 0:
             self.first += chunk[:room]
         if self.total + len(chunk) > self.show:
             self._past_show(chunk)
         self.total += len(chunk)
+
+    def _tell(self, chunk: bytes) -> None:
+        """Hand the chunk on; a callback that fails is dropped, never the call."""
+        assert self.on_output is not None
+        try:
+            self.on_output(chunk)
+        except Exception:
+            log.exception("the output callback failed; it gets no more of this call")
+            self.on_output = None
 
     def _past_show(self, chunk: bytes) -> None:
         if self.tail:

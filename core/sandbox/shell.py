@@ -26,11 +26,11 @@ log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">BxxxL")
 _STDOUT, _STDERR = 1, 2
-# bash is interactive (without a terminal, so without job control or line editing)
-# for a terminal's error messages: `bash: x: command not found`, not `main: line 47:`.
+# Interactive (without a terminal, so without job control or line editing) for a
+# terminal's error messages: `bash: x: command not found`, not `main: line 47: x: ...`.
 _START = (
     "if command -v bash >/dev/null 2>&1; then exec bash --noprofile --norc --noediting -i; fi;"
-    " exec sh"
+    " exec sh -i"
 )
 _KILL_GRACE_S = 5.0
 _KILL_ATTEMPTS = 10
@@ -80,6 +80,7 @@ class FrameReader:
     def fill(self, deadline: float) -> None:
         """Read at least one more chunk; ShellTimeout at `deadline`, ShellClosed at its end."""
         while True:
+            self._check_alive()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ShellTimeout()
@@ -87,7 +88,6 @@ class FrameReader:
             try:
                 chunk = self.sock.recv(256 * 1024)
             except TimeoutError:
-                self._check_alive()
                 continue
             except OSError as exc:
                 raise ShellClosed(str(exc)) from None
@@ -97,9 +97,13 @@ class FrameReader:
             self._split_frames()
             return
 
+    def start_call(self) -> None:
+        """A call begins: the shell's liveness is next checked a second from now."""
+        self._checked = time.monotonic()
+
     def _check_alive(self) -> None:
         """A shell that died while something it started holds its stdout open never
-        ends the stream: ask the engine instead, now and then."""
+        ends the stream: ask the engine instead, once a second of a long call."""
         if self.alive is None or time.monotonic() - self._checked < _ALIVE_CHECK_S:
             return
         self._checked = time.monotonic()
@@ -132,17 +136,25 @@ class FrameReader:
     def stream_until(self, marker: bytes, capture: Capture, deadline: float) -> bytes:
         """Feed `capture` all output before `marker` as it comes; return the rest of
         the marker's line."""
-        keep = len(marker) - 1  # a marker may arrive cut in two
         while True:
             found = self.out.find(marker)
             if found >= 0:
                 capture.feed(bytes(self.out[:found]))
                 del self.out[:found]
                 return self.read_line_after(marker, deadline)
-            if len(self.out) > keep:
-                capture.feed(bytes(self.out[:-keep]))
-                del self.out[:-keep]
+            cut = self._safe_end(marker)
+            if cut:
+                capture.feed(bytes(self.out[:cut]))
+                del self.out[:cut]
             self.fill(deadline)
+
+    def _safe_end(self, marker: bytes) -> int:
+        """How much of the output is surely not the start of `marker` (which begins
+        with a newline): all but a last line that could still become it."""
+        last = self.out.rfind(b"\n", max(0, len(self.out) - len(marker) + 1))
+        if last >= 0 and marker.startswith(bytes(self.out[last:])):
+            return last
+        return len(self.out)
 
 
 class PersistentShell:
@@ -183,6 +195,7 @@ class PersistentShell:
             + b"; __tether_end $? " + nonce + b" " + save + b"\n"
         )  # fmt: skip
         marker = b"\n" + nonce + b" E "
+        self.reader.start_call()
         try:
             fields = self.reader.stream_until(marker, capture, time.monotonic() + timeout_s)
         except ShellTimeout:

@@ -16,9 +16,9 @@
 #
 # Between calls this shell runs builtins only (`command` ones where a function could
 # stand in), so no PATH, alias or function the agent sets can blind it.
-if [ -n "${BASH_VERSION:-}" ]; then  # interactive, but without prompts, history or `!`
+PS1= PS2=  # interactive, but without prompts (nor, in bash, history or `!`)
+if [ -n "${BASH_VERSION:-}" ]; then
   set +H +o history
-  PS1= PS2=
   unset PROMPT_COMMAND
 fi
 umask 022

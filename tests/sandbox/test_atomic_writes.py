@@ -58,3 +58,7 @@ def test_a_rewrite_keeps_mode_and_links(sandbox: DockerSandbox) -> None:
     sandbox.execute("edit", {"file_path": "run.sh", "old_string": "two", "new_string": "three"})
     assert bash("stat -c '%a %F' run.sh link.sh") == "751 regular file\n777 symbolic link"
     assert bash("./link.sh") == "three"
+    # A writable file in a directory that is not: no room for a temporary file beside it.
+    bash("mkdir -p /tmp/locked && echo old > /tmp/locked/f && chmod 555 /tmp/locked")
+    assert not sandbox.execute("write", {"file_path": "/tmp/locked/f", "content": "new"}).is_error
+    assert bash("cat /tmp/locked/f; echo; ls -A /tmp/locked") == "new\nf"

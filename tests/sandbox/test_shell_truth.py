@@ -6,10 +6,11 @@ file name. Each runs on an image with bash and on one with only dash."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from sandboxes import TEST_IMAGE, new_session_id, no_bash_image
+from sandboxes import TEST_IMAGE, busybox_image, new_session_id, no_bash_image
 
 from tether.core.sandbox import DockerSandbox, Resources, ToolResult, remove_session_resources
 
@@ -19,10 +20,14 @@ Make = Callable[..., tuple[DockerSandbox, Resources]]
 LOOP = "while :; do echo LEAK; sleep 0.1; done"
 
 
-@pytest.fixture(scope="module", params=["bash", "dash"])
+IMAGES = {"bash": lambda client: TEST_IMAGE, "dash": no_bash_image, "busybox": busybox_image}
+
+
+@pytest.fixture(scope="module", params=list(IMAGES))
 def box(request: pytest.FixtureRequest, docker_client: object) -> Iterator[DockerSandbox]:
-    """A sandbox per module on the test image, and one on the same image without bash."""
-    image = TEST_IMAGE if request.param == "bash" else no_bash_image(docker_client)
+    """A sandbox per module on the test image, on the same without bash (dash), and on
+    busybox alone (ash and its applets, as on Alpine)."""
+    image = IMAGES[request.param](docker_client)
     session_id = new_session_id()
     sandbox = DockerSandbox()
     sandbox.provision(Resources(session_id=session_id, image=image))
@@ -90,11 +95,12 @@ def test_a_timeout_keeps_the_shell_and_its_state(box: DockerSandbox) -> None:
 
 def test_a_path_without_tools_blinds_only_the_command(box: DockerSandbox) -> None:
     box.execute("write", {"file_path": "p.txt", "content": "path test\n"})
-    saved = bash(box, "echo $PATH").content
+    box.execute("write", {"file_path": "/tmp/bin/hello", "content": "#!/bin/sh\necho hi\n"})
+    saved = bash(box, "chmod +x /tmp/bin/hello; echo $PATH").content
     try:
         bash(box, "export PATH=/nowhere")
         assert bash(box, "echo still here").content == "still here"
-        missing = bash(box, "ls /")
+        missing = bash(box, "/tmp/bin/hello && hello")
         assert missing.is_error and "[exit status 127]" in missing.content
         assert "not found" in missing.content
         assert box.execute("read", {"file_path": "p.txt"}).content == "     1\tpath test"
@@ -223,6 +229,25 @@ def test_the_output_cap_is_64_mb_by_default() -> None:
     assert Resources(session_id="x", image="y").max_output == 64 * 1024 * 1024
 
 
+def test_output_streams_to_a_callback_as_it_is_printed(box: DockerSandbox) -> None:
+    start = time.monotonic()
+    seen: list[tuple[float, bytes]] = []
+    result = box.execute(
+        "bash",
+        {"command": "echo one; sleep 1.5; echo two"},
+        on_output=lambda chunk: seen.append((time.monotonic() - start, chunk)),
+    )
+    assert result.content == "one\ntwo"
+    assert b"".join(chunk for _, chunk in seen).startswith(b"one\ntwo")
+    assert next(at for at, chunk in seen if b"one" in chunk) < 1.2  # before the sleep ended
+
+    def broken(chunk: bytes) -> None:
+        raise RuntimeError("a live view that fails")
+
+    assert box.execute("bash", {"command": "echo fine"}, on_output=broken).content == "fine"
+    assert bash(box, "echo after").content == "after"
+
+
 # -- the smaller list -----------------------------------------------------------
 
 
@@ -232,6 +257,7 @@ def test_shell_errors_read_as_in_a_terminal(box: DockerSandbox) -> None:
     assert missing.content.split("\n")[0] in (
         "bash: nosuchcommand: command not found",  # bash
         "sh: 1: eval: nosuchcommand: not found",  # dash names the line in the command
+        "sh: eval: nosuchcommand: not found",  # busybox
     )
     syntax = bash(box, "if then")
     assert "main" not in syntax.content and syntax.is_error
