@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from sandboxes import TEST_IMAGE, new_session_id
+from sandboxes import TEST_IMAGE, new_session_id, sandbox_on
 
 from tether.core.sandbox import DockerSandbox, Resources, remove_session_resources
 
@@ -14,12 +14,8 @@ from tether.core.sandbox import DockerSandbox, Resources, remove_session_resourc
 @pytest.fixture(scope="module")
 def sandbox(docker_client: object) -> Iterator[DockerSandbox]:
     """A provisioned sandbox shared by a module's tests."""
-    session_id = new_session_id()
-    box = DockerSandbox()
-    box.provision(Resources(session_id=session_id, image=TEST_IMAGE))
-    yield box
-    box.release()
-    remove_session_resources(session_id, volume=True)
+    with sandbox_on(TEST_IMAGE) as box:
+        yield box
 
 
 @pytest.fixture

@@ -1,58 +1,74 @@
-"""Helpers for the sandbox tests: session ids, and the test images."""
+"""Helpers for the sandbox tests: session ids, a sandbox on an image, and the test
+images without bash (dash alone; busybox alone), each built once, offline."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from tether.core.sandbox import DockerSandbox, Resources, remove_session_resources
 
 TEST_IMAGE = os.environ.get("TETHER_TEST_IMAGE", "tether-test:bookworm")
+NO_BASH_IMAGE = "tether-test:nobash"
+BUSYBOX_IMAGE = "tether-test:busybox"
+BUSYBOX = "/bin/busybox"  # Debian's busybox-static; tests/run.sh installs it
 
 
 def new_session_id() -> str:
     return f"t-{uuid.uuid4().hex[:12]}"
 
 
-NO_BASH_IMAGE = "tether-test:nobash"
+@contextlib.contextmanager
+def sandbox_on(image: str) -> Iterator[DockerSandbox]:
+    """A sandbox on `image` for a session of its own; removed with its volume after."""
+    session_id = new_session_id()
+    box = DockerSandbox()
+    box.provision(Resources(session_id=session_id, image=image))
+    try:
+        yield box
+    finally:
+        box.release()
+        remove_session_resources(session_id, volume=True)
 
 
-def no_bash_image(client: object) -> str:
-    """The test image without bash (only dash as /bin/sh), built once from TEST_IMAGE."""
+def no_bash_image(client: Any) -> str:
+    """The test image without bash: dash is its /bin/sh."""
+    return _image(client, NO_BASH_IMAGE, _without_bash)
+
+
+def busybox_image(client: Any) -> str:
+    """An image of busybox alone (its ash as /bin/sh, its applets as the tools), as
+    Alpine's userland is, from the host's static busybox."""
+    return _image(client, BUSYBOX_IMAGE, _busybox)
+
+
+def _image(client: Any, name: str, build: Callable[[Any, str, str], None]) -> str:
     import docker
 
-    assert isinstance(client, docker.DockerClient)
     try:
-        client.images.get(NO_BASH_IMAGE)
-        return NO_BASH_IMAGE
+        client.images.get(name)
     except docker.errors.ImageNotFound:
-        pass
+        repository, tag = name.split(":")
+        build(client, repository, tag)
+    return name
+
+
+def _without_bash(client: Any, repository: str, tag: str) -> None:
     command = ["rm", "-f", "/usr/bin/bash", "/bin/bash", "/usr/bin/rbash"]
     container = client.containers.run(
         TEST_IMAGE, command, user="root", network_mode="none", detach=True
     )
     try:
         container.wait(timeout=60)
-        repository, tag = NO_BASH_IMAGE.split(":")
         container.commit(repository, tag, changes=['CMD ["/bin/sh"]'])
     finally:
         container.remove(force=True)
-    return NO_BASH_IMAGE
 
 
-BUSYBOX_IMAGE = "tether-test:busybox"
-BUSYBOX = "/bin/busybox"  # Debian's busybox-static; tests/run.sh installs it
-
-
-def busybox_image(client: object) -> str:
-    """An image of busybox alone (its ash as /bin/sh, its applets as the tools), as
-    Alpine's userland is; built once from the host's static busybox, offline."""
-    import docker
-
-    assert isinstance(client, docker.DockerClient)
-    try:
-        client.images.get(BUSYBOX_IMAGE)
-        return BUSYBOX_IMAGE
-    except docker.errors.ImageNotFound:
-        pass
+def _busybox(client: Any, repository: str, tag: str) -> None:
     if not os.path.exists(BUSYBOX):
         message = f"{BUSYBOX} is missing: apt-get install busybox-static (tests/run.sh does)"
         if os.environ.get("CI"):
@@ -60,10 +76,8 @@ def busybox_image(client: object) -> str:
         import pytest
 
         pytest.skip(message)
-    repository, tag = BUSYBOX_IMAGE.split(":")
     changes = ["ENV PATH=/bin", 'CMD ["/bin/sh"]']
     client.api.import_image_from_data(_busybox_tar(), repository, tag, changes)
-    return BUSYBOX_IMAGE
 
 
 def _busybox_tar() -> bytes:

@@ -10,9 +10,9 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from sandboxes import TEST_IMAGE, busybox_image, new_session_id, no_bash_image
+from sandboxes import TEST_IMAGE, busybox_image, no_bash_image, sandbox_on
 
-from tether.core.sandbox import DockerSandbox, Resources, ToolResult, remove_session_resources
+from tether.core.sandbox import DockerSandbox, Resources, ToolResult
 
 pytestmark = pytest.mark.docker
 Make = Callable[..., tuple[DockerSandbox, Resources]]
@@ -27,13 +27,8 @@ IMAGES = {"bash": lambda client: TEST_IMAGE, "dash": no_bash_image, "busybox": b
 def box(request: pytest.FixtureRequest, docker_client: object) -> Iterator[DockerSandbox]:
     """A sandbox per module on the test image, on the same without bash (dash), and on
     busybox alone (ash and its applets, as on Alpine)."""
-    image = IMAGES[request.param](docker_client)
-    session_id = new_session_id()
-    sandbox = DockerSandbox()
-    sandbox.provision(Resources(session_id=session_id, image=image))
-    yield sandbox
-    sandbox.release()
-    remove_session_resources(session_id, volume=True)
+    with sandbox_on(IMAGES[request.param](docker_client)) as sandbox:
+        yield sandbox
 
 
 def bash(box: DockerSandbox, command: str, **extra: object) -> ToolResult:
@@ -175,17 +170,22 @@ NAMES = [
 ]
 
 
-def shown(path: bytes) -> str:
-    """How glob shows a path: as is, or in $'...' when a line would not hold it exactly."""
-    try:
-        text = path.decode()
-        if text.isprintable():
-            return text
-    except UnicodeDecodeError:
-        pass
-    escapes = {ord("\\"): "\\\\", ord("'"): "\\'", ord("\n"): "\\n", ord("\t"): "\\t"}
-    body = "".join(escapes.get(b) or (chr(b) if 32 <= b < 127 else f"\\x{b:02x}") for b in path)
-    return f"$'{body}'"
+def read_back(line: str) -> bytes:
+    """The path a line of glob's output names: as is, or in bash's $'...' quoting."""
+    if not line.startswith("$'"):
+        return line.encode()
+    body, out, i = line[2:-1], bytearray(), 0
+    while i < len(body):
+        if body[i] != "\\":
+            out += body[i].encode()
+            i += 1
+        elif body[i + 1] == "x":
+            out.append(int(body[i + 2 : i + 4], 16))
+            i += 4
+        else:
+            out += {"n": b"\n", "t": b"\t"}.get(body[i + 1], body[i + 1].encode())
+            i += 2
+    return bytes(out)
 
 
 def test_glob_handles_every_legal_file_name(box: DockerSandbox) -> None:
@@ -195,8 +195,10 @@ def test_glob_handles_every_legal_file_name(box: DockerSandbox) -> None:
         make = f'cd names && f="$(printf \'{octal}x\')" && : >"${{f%x}}"; cd /workspace'
         assert not bash(box, make).is_error
     found = box.execute("glob", {"pattern": "**/*.md", "path": "names"})
-    expected = sorted(b"/workspace/names/" + name for name in NAMES)
-    assert found.content.split("\n") == [shown(path) for path in expected]
+    lines = found.content.split("\n")
+    assert [read_back(line) for line in lines] == sorted(b"/workspace/names/" + n for n in NAMES)
+    printable = [line for line in lines if not line.startswith("$'")]
+    assert len(printable) == 9 and "/workspace/names/My Notes/todo list.md" in printable
     one = box.execute("glob", {"pattern": "My Notes/*.md", "path": "/workspace/names"})
     assert one.content == "/workspace/names/My Notes/todo list.md"
 
