@@ -4,8 +4,8 @@ raw, multiplexed socket of a Docker exec.
 Docker multiplexes an exec's stdout and stderr onto one socket in frames, each
 with an 8-byte header (stream, 3 zero bytes, big-endian length). A command's
 output streams on stdout as it is printed; the shell's protocol (see shell.sh)
-closes each call with `NONCE E STATUS` on a line of its own, where the nonce is
-random per call and never visible to the command, so output cannot fake it.
+closes each call with `NONCE E STATUS`, where the nonce is random per call and
+never visible to the command, so output cannot fake it.
 """
 
 from __future__ import annotations
@@ -149,11 +149,13 @@ class FrameReader:
             self.fill(deadline)
 
     def _safe_end(self, marker: bytes) -> int:
-        """How much of the output is surely not the start of `marker` (which begins
-        with a newline): all but a last line that could still become it."""
-        last = self.out.rfind(b"\n", max(0, len(self.out) - len(marker) + 1))
-        if last >= 0 and marker.startswith(bytes(self.out[last:])):
-            return last
+        """How much of the output is surely not the start of `marker`: all but an end
+        that could still become it."""
+        at = self.out.find(marker[:1], max(0, len(self.out) - len(marker) + 1))
+        while at >= 0:
+            if marker.startswith(bytes(self.out[at:])):
+                return at
+            at = self.out.find(marker[:1], at + 1)
         return len(self.out)
 
 
@@ -194,7 +196,7 @@ class PersistentShell:
             b"__tether_call " + token + b" " + save + b" " + quote(command)
             + b"; __tether_end $? " + nonce + b" " + save + b"\n"
         )  # fmt: skip
-        marker = b"\n" + nonce + b" E "
+        marker = nonce + b" E "
         self.reader.start_call()
         try:
             fields = self.reader.stream_until(marker, capture, time.monotonic() + timeout_s)

@@ -12,7 +12,7 @@
 # left the process group (setsid, timeout, a daemon). With SAVE 1 the subshell
 # writes its state (exported variables, functions, aliases, the working directory)
 # as it ends, however it ends, and this shell takes it over: after every call,
-# whatever its text. `NONCE E STATUS [oom]` on a line of its own closes the call.
+# whatever its text. `NONCE E STATUS [oom]` closes the call, right after its output.
 #
 # Between calls this shell runs builtins only (`command` ones where a function could
 # stand in), so no PATH, alias or function the agent sets can blind it.
@@ -35,13 +35,14 @@ __tether_tools='[ cat cd chmod cp find grep head ls mkdir mv printf readlink rm 
 __tether_oomfile=/sys/fs/cgroup/memory.events  # cgroup v2, else v1:
 [ -r "$__tether_oomfile" ] || __tether_oomfile=/sys/fs/cgroup/memory/memory.oom_control
 
-__tether_oom() {  # the number of processes the kernel killed out of memory so far
+# Code that runs seldom lives in variables, run with eval: bash's `declare -f` prints
+# every function into the state after every call, and the fewer, the faster.
+__tether_oom_code='  # __tether_ooms: how many processes the kernel killed out of memory so far
   __tether_ooms=0
   { while read -r __tether_k __tether_v; do
       [ "$__tether_k" = oom_kill ] && __tether_ooms=$__tether_v
-    done <"$__tether_oomfile"; } 2>/dev/null
-}
-__tether_oom
+    done <"$__tether_oomfile"; } 2>/dev/null'
+eval "$__tether_oom_code"
 __tether_oomseen=$__tether_ooms
 
 __tether_started() {  # /proc/PID/stat's 22nd field: when this shell started, for a killer
@@ -57,17 +58,15 @@ unset -f __tether_started
 # On one line, so that eval counts the lines of a syntax error from the command's first.
 __tether_call() { (__tether_enter "$1" "$2"; __tether_c=$3; shift 3; eval "$__tether_c"; __tether_leave $?) </dev/null 2>&1; }
 
+# A file tool's script runs with the image's PATH and tools, whatever the agent changed.
+__tether_clean_code='PATH=$__tether_path; unset -f $__tether_tools 2>/dev/null; unalias -a 2>/dev/null'
+
 __tether_enter() {  # TOKEN SAVE
   TETHER_CALL=$1
   export TETHER_CALL
   __tether_save=$2
-  if [ "$2" = 1 ]; then
-    trap '__tether_leave $?' EXIT  # `exit` in the command still saves
-  else  # a file tool: the image's PATH and tools, whatever the agent changed
-    PATH=$__tether_path
-    unset -f $__tether_tools 2>/dev/null
-    unalias -a 2>/dev/null
-  fi
+  [ "$2" = 1 ] && trap '__tether_leave $?' EXIT  # `exit` in the command still saves
+  [ "$2" = 1 ] || eval "$__tether_clean_code"
 }
 
 __tether_leave() {  # STATUS: save the state once, and end the subshell with STATUS
@@ -79,33 +78,20 @@ __tether_leave() {  # STATUS: save the state once, and end the subshell with STA
   exit "$1"
 }
 
+# -- in this shell, after the call: take the state over ------------------------
+
 if [ -n "${BASH_VERSION:-}" ]; then
-  # Our own functions come along (they are taken back unchanged): leaving them out
-  # costs more than writing them, in a forked shell where every change copies pages.
   __tether_dump() { export -p; declare -f; alias -p; }
-else
-  __tether_dump() { export -p; }
-fi
-
-# -- in this shell, after the call ---------------------------------------------
-
-if [ -n "${BASH_VERSION:-}" ]; then
-  __tether_apply() {  # take the subshell's state over, if it differs from the last one
+  __tether_apply() {  # if it differs from the last one (mapfile reads in blocks)
     local IFS= __tether_lines
-    mapfile __tether_lines <"$__tether_env"  # in blocks; `read -d ''` reads byte by byte
+    mapfile __tether_lines <"$__tether_env"
     [ "${__tether_lines[*]}" = "$__tether_applied" ] && return
     __tether_applied="${__tether_lines[*]}"
-    __tether_take
+    eval "$__tether_take_code"
   }
-  __tether_take() {
-    __tether_unset
-    declare() { builtin declare -g "$@"; }  # the state's `declare -x` is global, not ours
-    eval "$__tether_applied"
-    unset -f declare
-    builtin cd -- "${PWD:-/workspace}" 2>/dev/null
-  }
-  __tether_unset() {  # forget every export, function and alias: the state has them all
-    local __tether_name
+  # Forget every export, function and alias (the state has them all), then take the
+  # state, its `declare -x` global rather than the function's.
+  __tether_take_code='
     compgen -e >"$__tether_env.names"
     while builtin read -r __tether_name; do
       unset "$__tether_name" 2>/dev/null
@@ -115,29 +101,27 @@ if [ -n "${BASH_VERSION:-}" ]; then
       case $__tether_name in __tether_*) ;; *) unset -f "$__tether_name" ;; esac
     done <"$__tether_env.names"
     unalias -a
-  }
+    declare() { builtin declare -g "$@"; }
+    eval "$__tether_applied"
+    unset -f declare
+    builtin cd -- "${PWD:-/workspace}" 2>/dev/null'
 else
-  __tether_apply() {
-    __tether_unset
-    . "$__tether_env"
-    command cd -- "${PWD:-/workspace}" 2>/dev/null
-  }
-  __tether_unset() {
+  __tether_dump() { export -p; }
+  __tether_apply() {  # dash cannot list functions: exported variables and the directory
     export -p >"$__tether_env.names"
     while command read -r __tether_word __tether_name; do
       [ "$__tether_word" = export ] && unset "${__tether_name%%=*}" 2>/dev/null
     done <"$__tether_env.names"
+    . "$__tether_env"
+    command cd -- "${PWD:-/workspace}" 2>/dev/null
   }
 fi
 
 __tether_end() {  # STATUS NONCE SAVE
-  __tether_status=$1
-  [ "$3" = 1 ] && [ -s "$__tether_env" ] && __tether_apply
   __tether_flag=
-  if [ "$__tether_status" = 137 ]; then
-    __tether_oom
+  [ "$3" = 1 ] && [ -s "$__tether_env" ] && __tether_apply
+  [ "$1" = 137 ] && eval "$__tether_oom_code" &&
     [ "$__tether_ooms" -gt "$__tether_oomseen" ] 2>/dev/null && __tether_flag=" oom"
-    __tether_oomseen=$__tether_ooms
-  fi
-  command printf '\n%s E %s%s\n' "$2" "$__tether_status" "$__tether_flag"
+  __tether_oomseen=$__tether_ooms
+  command printf '%s E %s%s\n' "$2" "$1" "$__tether_flag"  # one write: a newline flushes
 }
