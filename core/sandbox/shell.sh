@@ -1,11 +1,11 @@
-# tether's persistent shell, sent once on the stdin of `bash` (or of `sh`, on an
-# image without bash). Then every call is one line (see shell.py):
+# tether's persistent shell, sent once on the stdin of an interactive `bash` (or
+# `sh`, on an image without bash). Then every call is one line (see shell.py):
 #
-#   (__tether_enter TOKEN SAVE; eval 'COMMAND'; __tether_leave $?) </dev/null 2>&1
-#   __tether_end $? NONCE SAVE
+#   __tether_call TOKEN SAVE 'COMMAND'; __tether_end $? NONCE SAVE
 #
-# The command runs in a foreground subshell at the top level: `exit` ends only the
-# subshell, `$#` is 0, and an error reads `bash: x: command not found`. Its output
+# The command runs in a foreground subshell: `exit` ends only the subshell, `$#` is
+# 0, and errors read as in a terminal (`bash: x: command not found`; `bash: eval:
+# line 2: syntax error...`, counting the command's own lines). Its output
 # goes straight to this shell's stdout, the exec's stream to the harness: nothing
 # the command deletes can lose it, and the harness sees it as it comes. Whatever
 # the subshell runs inherits TETHER_CALL=TOKEN, so a killer finds it even after it
