@@ -73,7 +73,7 @@ __tether_leave() {  # STATUS: save the state once, and end the subshell with STA
   if [ "${__tether_save:-}" = 1 ]; then
     __tether_save=
     unset TETHER_CALL
-    __tether_dump >"$__tether_env" 2>/dev/null
+    __tether_dump >"$__tether_env"
   fi
   exit "$1"
 }
