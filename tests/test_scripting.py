@@ -26,7 +26,7 @@ def assert_result_matches_exit(result: subprocess.CompletedProcess[str], code: i
 
 
 def test_json_stream_is_the_log_then_one_result(api: FakeAPI, env: dict) -> None:
-    api.add(text("hello there"))
+    api.add(text("hello there", input_tokens=10))
     result = run(["run", "--json", "hi"], env)
     final = assert_result_matches_exit(result, ExitCode.OK)
     lines = json_lines(result.stdout)
