@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from tether.core import events as ev
-from tether.core.context import (
-    Context,
-    build_messages,
-    cached_tools,
-    system_blocks,
-    with_cache_breakpoints,
-)
+from tether.core.context import NO_RESULT, Context, build_messages
+from tether.core.request import cached_tools, system_blocks, with_cache_breakpoints
 
 
-def response(*content: ev.Event, is_error: bool = False) -> list[ev.Event]:
+def response(
+    *content: ev.Event, is_error: bool = False, stop_reason: str | None = None
+) -> list[ev.Event]:
     return [
         ev.ModelRequestStart(model="m"),
         *content,
-        ev.ModelRequestEnd(model="m", is_error=is_error, turn=1),
+        ev.ModelRequestEnd(model="m", is_error=is_error, turn=1, stop_reason=stop_reason),
     ]
 
 
@@ -111,3 +108,88 @@ def test_system_and_tools_carry_a_breakpoint() -> None:
     assert system_blocks("be brief")[0]["cache_control"] == {"type": "ephemeral"}
     tools = cached_tools([{"name": "a"}, {"name": "b"}])
     assert "cache_control" not in tools[0] and "cache_control" in tools[1]
+
+
+def test_a_prompt_recorded_while_a_call_is_open_goes_after_its_result() -> None:
+    """The order today's tether writes on `resume ID PROMPT` after a crash mid-tool."""
+    events = [
+        ev.UserMessage(content="go"),
+        *response(use("a")),
+        ev.UserMessage(content="and then?"),
+        result("a", "Interrupted", is_error=True),
+    ]
+    context = Context().add_all(events)
+    assert [b["type"] for b in context.messages[-1]["content"]] == ["tool_result", "text"]
+    assert context.needs_model()
+
+
+def test_results_go_in_the_order_of_their_calls() -> None:
+    events = [ev.UserMessage(content="go"), *response(use("a"), use("b")), result("b"), result("a")]
+    last = build_messages(events)[-1]
+    assert [b["tool_use_id"] for b in last["content"]] == ["a", "b"]
+
+
+def test_blank_text_is_dropped_and_a_blank_answer_ends_the_turn() -> None:
+    events = [
+        ev.UserMessage(content="go"),
+        *response(ev.AgentMessage(content="\n\n"), use("a")),
+        result("a"),
+        *response(ev.AgentMessage(content="")),
+    ]
+    context = Context().add_all(events)
+    assert context.messages[1]["content"] == [
+        {"type": "tool_use", "id": "a", "name": "bash", "input": {"command": "ls"}}
+    ]
+    assert context.messages[-1]["role"] == "user"
+    assert not context.needs_model()  # the model answered (with nothing): its turn is over
+    context.add(ev.UserMessage(content="   "))
+    assert not context.needs_model()
+    context.add(ev.UserMessage(content="more"))
+    assert context.needs_model()
+    assert context.messages[-1]["content"][-1] == {"type": "text", "text": "more"}
+
+
+def test_a_refused_response_is_not_sent_back_and_ends_the_turn() -> None:
+    events = [ev.UserMessage(content="go"), *response(ev.AgentMessage(content="I can"), use("a"),
+                                                     stop_reason="refusal")]  # fmt: skip
+    context = Context().add_all(events)
+    assert [m["role"] for m in context.messages] == ["user"]
+    assert not context.open_tool_uses and not context.needs_model()
+
+
+def test_a_paused_turn_is_continued_in_the_same_message() -> None:
+    events = [
+        ev.UserMessage(content="go"),
+        *response(ev.AgentMessage(content="Searching"), stop_reason="pause_turn"),
+    ]
+    context = Context().add_all(events)
+    assert context.needs_model()
+    context.add_all(response(ev.AgentMessage(content="found it"), stop_reason="end_turn"))
+    assert [m["role"] for m in context.messages] == ["user", "assistant"]
+    assert [b["text"] for b in context.messages[1]["content"]] == ["Searching", "found it"]
+    assert not context.needs_model()
+
+
+def test_calls_left_unanswered_before_a_later_response_get_a_result() -> None:
+    events = [ev.UserMessage(content="go"), *response(use("a")), *response(use("b"))]
+    messages = build_messages(events)
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert messages[2]["content"][0]["content"] == NO_RESULT
+
+
+def test_thinking_goes_back_as_it_came_and_unsigned_thinking_does_not() -> None:
+    events = [
+        ev.UserMessage(content="go"),
+        *response(
+            ev.AgentThinking(content="plan", signature="sig"),
+            ev.AgentThinking(content="", data="opaque"),
+            ev.AgentThinking(content="no signature"),
+            use("a"),
+        ),
+    ]
+    blocks = build_messages(events)[1]["content"]
+    assert blocks[:2] == [
+        {"type": "thinking", "thinking": "plan", "signature": "sig"},
+        {"type": "redacted_thinking", "data": "opaque"},
+    ]
+    assert [b["type"] for b in blocks] == ["thinking", "redacted_thinking", "tool_use"]
