@@ -44,16 +44,36 @@ def require_api_key() -> str:
 class HumanObserver:
     """Streams text and renders events for a person; a spinner while the model thinks."""
 
-    def __init__(self, screen: Console) -> None:
+    def __init__(self, screen: Console, hide_thinking: bool = False) -> None:
         self.screen = screen
+        self.hide_thinking = hide_thinking
         self._streamed = False  # this response's text is already on screen
+        self._thought = False  # ...and its thinking
+        self._thinking_now = False  # the last thing streamed was thinking
         self._newline_due = False  # streamed text does not end its line
         self._spinner: Any = None
 
     def text(self, delta: str) -> None:
         self._stop_spinner()
+        if self._thinking_now:
+            self.screen.print()
+            self._thinking_now = False
         self._streamed = self._newline_due = True
         self.screen.print(delta, end="", markup=False, highlight=False, soft_wrap=True)
+
+    def thinking(self, delta: str) -> None:
+        """Thinking streams dimmed; an empty delta starts a thinking block."""
+        if self.hide_thinking:
+            return
+        from .render import clean
+
+        self._stop_spinner()
+        if not delta and self._newline_due:
+            self.screen.print()
+        shown = clean(delta) if delta else "∴ "
+        self.screen.print(shown, end="", style="dim italic", markup=False, highlight=False,
+                          soft_wrap=True)  # fmt: skip
+        self._thought = self._thinking_now = self._newline_due = True
 
     def event(self, event: ev.Event) -> None:
         self._stop_spinner()
@@ -62,8 +82,12 @@ class HumanObserver:
             self._newline_due = False
         if isinstance(event, ev.AgentMessage) and self._streamed:
             return  # already on screen, streamed
+        if isinstance(event, ev.AgentThinking) and (
+            self.hide_thinking or (self._thought and not event.data)
+        ):
+            return  # hidden, or already on screen, streamed
         if isinstance(event, ev.ModelRequestEnd):
-            self._streamed = False
+            self._streamed = self._thought = self._thinking_now = False
         from .render import render_event
 
         renderable = render_event(event)
@@ -85,6 +109,9 @@ class JsonObserver:
     def text(self, delta: str) -> None:
         pass
 
+    def thinking(self, delta: str) -> None:
+        pass
+
     def event(self, event: ev.Event) -> None:
         sys.stdout.write(event.to_json() + "\n")
         sys.stdout.flush()
@@ -92,6 +119,9 @@ class JsonObserver:
 
 class QuietObserver:
     def text(self, delta: str) -> None:
+        pass
+
+    def thinking(self, delta: str) -> None:
         pass
 
     def event(self, event: ev.Event) -> None:
@@ -108,21 +138,27 @@ class Tee:
         for observer in self.observers:
             observer.text(delta)
 
+    def thinking(self, delta: str) -> None:
+        for observer in self.observers:
+            observer.thinking(delta)
+
     def event(self, event: ev.Event) -> None:
         for observer in self.observers:
             observer.event(event)
 
 
-def observer_for(json_mode: bool, quiet: bool) -> Observer:
+def observer_for(json_mode: bool, quiet: bool, hide_thinking: bool = False) -> Observer:
     """JSON on stdout with the human view on stderr, or the human view on stdout."""
     if json_mode:
-        return JsonObserver() if quiet else Tee(JsonObserver(), HumanObserver(console.err))
-    return QuietObserver() if quiet else HumanObserver(console.out)
+        human = HumanObserver(console.err, hide_thinking)
+        return JsonObserver() if quiet else Tee(JsonObserver(), human)
+    return QuietObserver() if quiet else HumanObserver(console.out, hide_thinking)
 
 
 def start(
-    text: str, settings: Settings, session_id: str | None, *, json_mode: bool, quiet: bool
-) -> int:
+    text: str, settings: Settings, session_id: str | None, *, json_mode: bool, quiet: bool,
+    hide_thinking: bool = False,
+) -> int:  # fmt: skip
     """Create a session for `text` and run it; returns the exit code."""
     api_key = require_api_key()
     session_id = new_session_id() if session_id is None else check_session_id(session_id)
@@ -134,23 +170,22 @@ def start(
         "token_budget": settings.token_budget,
         "timeout_s": settings.timeout_s,
     }
-    return wake(session, api_key, settings.base_url, limits, json_mode, quiet)
+    return wake(
+        session, api_key, settings.base_url, limits, json_mode, quiet, hide_thinking=hide_thinking
+    )
 
 
 def resume(
     session: SessionLog, text: str | None, overrides: dict[str, Any], *, json_mode: bool,
-    quiet: bool,
+    quiet: bool, hide_thinking: bool = False,
 ) -> int:  # fmt: skip
     """Wake a harness on `session`, adding `text` as a new prompt first if given."""
     given = {k: config.check(k, v) for k, v in overrides.items() if v is not None}
     api_key = require_api_key()
     session.acquire()
     created = [check_log(session)]
-    shown: list[ev.Event] = [created[0]]
-    if text is not None:
-        session.append(ev.UserMessage(content=text))
-        shown += session.read(-1)
-    _announce(session, shown, json_mode, quiet)
+    # The prompt is the harness's to record: after the results of calls a crash left open.
+    _announce(session, [created[0]], json_mode, quiet)
     recorded = {
         "max_turns": created[0].max_turns,
         "token_budget": created[0].token_budget,
@@ -159,7 +194,10 @@ def resume(
     }
     chosen = {**{k: recorded[k] for k in overrides}, **given}
     base_url = chosen.pop("base_url") or config.resolve().settings.base_url
-    return wake(session, api_key, base_url, chosen, json_mode, quiet)
+    return wake(
+        session, api_key, base_url, chosen, json_mode, quiet, prompt=text,
+        hide_thinking=hide_thinking,
+    )  # fmt: skip
 
 
 @contextmanager
@@ -189,7 +227,8 @@ def _created(session_id: str, settings: Settings) -> ev.SessionCreated:
         session_id=session_id, model=settings.model, system=settings.system,
         tools=tuple(spec.name for spec in TOOL_SPECS), image=settings.image,
         workspace=settings.workspace, network=settings.network, max_turns=settings.max_turns,
-        max_tokens=settings.max_tokens, token_budget=settings.token_budget,
+        max_tokens=settings.max_tokens, thinking=settings.thinking, effort=settings.effort,
+        token_budget=settings.token_budget,
         timeout_s=settings.timeout_s, memory=settings.memory, cpus=settings.cpus,
         pids_limit=settings.pids_limit, max_output=settings.max_output,
         base_url=settings.base_url, tether_version=__version__,
@@ -214,8 +253,11 @@ def wake(
     limits: dict[str, Any],
     json_mode: bool,
     quiet: bool,
+    prompt: str | None = None,
+    hide_thinking: bool = False,
 ) -> int:
-    """Run the harness on `session` in the foreground; returns the exit code."""
+    """Run the harness on `session` (after `prompt`, if given) in the foreground; returns
+    the exit code."""
     from tether.core.harness import Harness, Limits
     from tether.core.model import AnthropicModel
     from tether.core.sandbox.docker import DockerSandbox
@@ -224,8 +266,9 @@ def wake(
     model = AnthropicModel(api_key=api_key, base_url=base_url)
     progress = None if (json_mode or quiet) else console.pull_progress()
     sandbox = DockerSandbox(on_pull=progress)
-    harness = Harness(session, model, sandbox, observer_for(json_mode, quiet), Limits(**limits))
-    outcome = harness.wake()
+    observer = observer_for(json_mode, quiet, hide_thinking)
+    harness = Harness(session, model, sandbox, observer, Limits(**limits))
+    outcome = harness.wake(prompt)
     report(session.id, outcome, time.monotonic() - started, json_mode, quiet)
     return int(outcome.exit_code)
 
@@ -244,10 +287,14 @@ def report(session_id: str, outcome: Outcome, seconds: float, json_mode: bool, q
         }
         if outcome.error is not None:
             result["error"] = str(outcome.error)
+        elif outcome.notice:
+            result["error"] = outcome.notice
         _write_result(result)
         return
     if outcome.error is not None:
         console.fail(str(outcome.error))
+    elif outcome.notice:
+        console.fail(outcome.notice)
     if not quiet:
         usage = outcome.usage
         tokens_in = usage.total - usage.output_tokens

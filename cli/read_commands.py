@@ -76,6 +76,9 @@ def tail(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the events as JSON Lines, for jq.")
     ] = False,
+    hide_thinking: Annotated[
+        bool, typer.Option("--hide-thinking", help="Leave the model's thinking out.")
+    ] = False,
 ) -> None:
     """Print a session's events, and with -f follow it until it stops running.
 
@@ -85,7 +88,9 @@ def tail(
         raise errors.UsageError("give -n or --since, not both")
     session = resolve_session(session_id, last)
     check_log(session)
-    emit = _print_json if json_out else _print_event
+    emit: Callable[[Event], None] = _print_json if json_out else _print_event
+    if hide_thinking:
+        emit = _without_thinking(emit)
     with reading(session):
         start = _print_backlog(session, lines, since, emit)
         if follow:
@@ -120,6 +125,12 @@ def rm(
     finally:
         session.close()
     console.out.print(f"removed {session.id}", markup=False)
+
+
+def _without_thinking(emit: Callable[[Event], None]) -> Callable[[Event], None]:
+    from tether.core.events import AgentThinking
+
+    return lambda event: None if isinstance(event, AgentThinking) else emit(event)
 
 
 def _print_backlog(

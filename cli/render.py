@@ -104,6 +104,9 @@ def _agent_message(event: ev.AgentMessage) -> Text:
 
 
 def _thinking(event: ev.AgentThinking) -> Text:
+    if event.data or not event.content.strip():
+        what = "redacted thinking" if event.data else "thinking"
+        return Text(f"∴ ({what})", style="dim italic")
     lines, more = first_lines(event.content, 3)
     text = Text("∴ " + "\n  ".join(lines), style="dim italic")
     return _with_more(text, more, indent="  ")

@@ -30,6 +30,9 @@ Json = Annotated[
     bool, typer.Option("--json", help="Events as JSON Lines on stdout, then one result line.")
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No human output.")]
+HideThinking = Annotated[
+    bool, typer.Option("--hide-thinking", help="Leave the model's thinking out of the view.")
+]
 
 
 def run(
@@ -41,6 +44,14 @@ def run(
     ] = None,
     max_turns: MaxTurns = None,
     max_tokens: Annotated[int | None, typer.Option(help="Most tokens in one response.")] = None,
+    thinking: Annotated[
+        str | None,
+        typer.Option(metavar="adaptive|off", help="Extended thinking (default: the model's)."),
+    ] = None,
+    effort: Annotated[
+        str | None,
+        typer.Option(metavar="low|medium|high|xhigh|max", help="How hard the model works."),
+    ] = None,
     budget: Budget = None,
     timeout: Timeout = None,
     image: Annotated[str | None, typer.Option(help="Sandbox image.")] = None,
@@ -58,6 +69,7 @@ def run(
     session_id: Annotated[str | None, typer.Option(help="Use this id for the new session.")] = None,
     json_mode: Json = False,
     quiet: Quiet = False,
+    hide_thinking: HideThinking = False,
 ) -> None:
     """Start a session and run the agent in the foreground until it ends its turn.
 
@@ -69,12 +81,16 @@ def run(
             system = _read_text(system_file)
         flags = {
             "model": model, "system": system, "max_turns": max_turns, "max_tokens": max_tokens,
+            "thinking": thinking, "effort": effort,
             "token_budget": budget, "timeout_s": timeout, "image": image, "network": network,
             "workspace": workspace, "memory": memory,
             "cpus": cpus, "pids_limit": pids, "max_output": max_output, "base_url": base_url,
         }  # fmt: skip
         settings = config.resolve(flags).settings
-        code = live.start(text, settings, session_id, json_mode=json_mode, quiet=quiet)
+        code = live.start(
+            text, settings, session_id, json_mode=json_mode, quiet=quiet,
+            hide_thinking=hide_thinking,
+        )  # fmt: skip
     raise typer.Exit(code)
 
 
@@ -88,6 +104,7 @@ def resume(
     base_url: BaseUrl = None,
     json_mode: Json = False,
     quiet: Quiet = False,
+    hide_thinking: HideThinking = False,
 ) -> None:
     """Wake a harness on a session: continue a stopped run, or add PROMPT first.
 
@@ -100,7 +117,9 @@ def resume(
         text = None if prompt is None else read_prompt(prompt)
         overrides = {"max_turns": max_turns, "token_budget": budget, "timeout_s": timeout,
                      "base_url": base_url}  # fmt: skip
-        code = live.resume(log, text, overrides, json_mode=json_mode, quiet=quiet)
+        code = live.resume(
+            log, text, overrides, json_mode=json_mode, quiet=quiet, hide_thinking=hide_thinking
+        )
     raise typer.Exit(code)
 
 

@@ -31,6 +31,11 @@ class Settings:
     """Most model requests in one run or resume."""
     max_tokens: int = 8192
     """Most output tokens in one model response."""
+    thinking: str | None = None
+    """Extended thinking: `adaptive` (the model decides when and how much) or `off`;
+    unset leaves it to the model's default."""
+    effort: str | None = None
+    """How much effort the model puts into a response: low, medium, high, xhigh or max."""
     token_budget: int | None = None
     """Most tokens (input, output and cache) over the whole session."""
     timeout_s: float | None = None
@@ -71,6 +76,8 @@ _TYPES: dict[str, type] = {
     "system": str,
     "max_turns": int,
     "max_tokens": int,
+    "thinking": str,
+    "effort": str,
     "token_budget": int,
     "timeout_s": float,
     "image": str,
@@ -211,6 +218,16 @@ def _existing_dir(value: str, where: str) -> str:
     return str(path.resolve())
 
 
+def _one_of(*allowed: str) -> Any:
+    def check(value: str, where: str) -> str:
+        if value not in allowed:
+            words = ", ".join(allowed[:-1]) + f" or {allowed[-1]}"
+            raise errors.ConfigError(f"{where} must be {words}, not {value!r}")
+        return value
+
+    return check
+
+
 def _url(value: str, where: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise errors.ConfigError(f"{where} must be an http:// or https:// URL, not {value!r}")
@@ -248,7 +265,17 @@ def parse_size(text: str) -> int:
     return size
 
 
-_CHECKS = {"workspace": _existing_dir, "base_url": _url, "max_output": _size}
+
+
+THINKING = ("adaptive", "off")
+EFFORTS = ("low", "medium", "high", "xhigh", "max")  # the SDK's OutputConfigParam.effort
+_CHECKS = {
+    "workspace": _existing_dir,
+    "base_url": _url,
+    "max_output": _size,
+    "thinking": _one_of(*THINKING),
+    "effort": _one_of(*EFFORTS),
+}
 
 
 def _mcp_sources(value: Any, source: str) -> tuple[str, ...]:

@@ -52,6 +52,14 @@ class AuthError(ModelError, PermissionError):
     """The API key is missing or was rejected."""
 
 
+class InvalidRequest(ModelError, ValueError):
+    """The API refused a request as invalid (a 400): sending it again cannot help."""
+
+
+class ContextWindowExceeded(InvalidRequest):
+    """The API refused a request as longer than the model's context window."""
+
+
 class SandboxError(TetherError, RuntimeError):
     """The sandbox failed in a way the session cannot carry on from."""
 

@@ -121,6 +121,8 @@ class SessionCreated(Event):
     network: bool = False
     max_turns: int | None = None
     max_tokens: int = 8192
+    thinking: str | None = None  # adaptive or off; None: the model's default
+    effort: str | None = None  # low, medium, high, xhigh or max; None: the model's default
     token_budget: int | None = None
     timeout_s: float | None = None
     memory: str = "2g"
@@ -174,9 +176,13 @@ class AgentMessage(Event):
 
 @_event
 class AgentThinking(Event):
+    """A thinking block, sent back exactly as it came; `data` set means redacted thinking
+    (its content is encrypted, and `content` is empty)."""
+
     TYPE: ClassVar[str] = "agent.thinking"
     content: str
     signature: str = ""
+    data: str = ""
 
 
 @_event
@@ -283,7 +289,7 @@ class StatusIdle(Event):
 
     TYPE: ClassVar[str] = "session.status_idle"
     stop_reason: str  # end_turn, max_turns, budget_reached, timeout, retries_exhausted,
-    # interrupted, error, requires_action
+    # interrupted, error, requires_action, refusal, max_tokens, model_context_window_exceeded
     event_ids: tuple[str, ...] = ()  # requires_action: the tool_use_ids waiting for a decision
 
 

@@ -30,6 +30,8 @@ class ExitCode(IntEnum):
 # Most specific first: the first matching class wins.
 _FOR_ERROR: list[tuple[type[BaseException], ExitCode]] = [
     (errors.AuthError, ExitCode.AUTH),
+    (errors.ContextWindowExceeded, ExitCode.CONTEXT),
+    (errors.InvalidRequest, ExitCode.INVALID_REQUEST),
     (errors.ModelError, ExitCode.MODEL),
     (errors.SandboxError, ExitCode.SANDBOX),
     (errors.SessionNotFound, ExitCode.NOT_FOUND),
@@ -47,6 +49,10 @@ _FOR_STOP_REASON: dict[str, ExitCode] = {
     "budget_reached": ExitCode.BUDGET,
     "timeout": ExitCode.BUDGET,
     "retries_exhausted": ExitCode.MODEL,
+    "refusal": ExitCode.REFUSAL,
+    "max_tokens": ExitCode.MAX_TOKENS,
+    "model_context_window_exceeded": ExitCode.CONTEXT,
+    "requires_action": ExitCode.REQUIRES_ACTION,
     "interrupted": ExitCode.INTERRUPTED,
     "terminated": ExitCode.TERMINATED,
 }

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import errors
 from . import events as ev
+from .request import cached_tools
 from .sandbox.protocol import Resources, Sandbox, ToolResult
-from .sandbox.tools import check_input
+from .sandbox.tools import TOOL_SPECS, check_input
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,10 @@ LOST_RESULT = (
 
 
 class Hands:
-    """Tool calls on a lazily provisioned sandbox, each event handed to `record`."""
+    """Tool calls on a lazily provisioned sandbox, each event handed to `record`.
+
+    The harness asks it for the tool definitions to send and to run each call, and
+    knows nothing else about tools."""
 
     def __init__(
         self,
@@ -37,12 +41,17 @@ class Hands:
         resources: Resources,
         record: Callable[[ev.Event], None],
         on_output: Callable[[bytes], None] | None = None,
+        tools: Iterable[str] = (),
     ) -> None:
         self.sandbox = sandbox
         self.resources = resources
         self.record = record
         self.on_output = on_output  # a bash command's output as it comes, for a live view
         self.container: str | None = None  # the one recorded as provisioned, if any
+        names = set(tools)
+        specs = [spec.to_api() for spec in TOOL_SPECS if spec.name in names]
+        self.definitions: tuple[Mapping[str, Any], ...] = tuple(cached_tools(specs))
+        """The tool definitions each model request carries (the last one cached)."""
 
     def run(self, use_id: str, name: str, tool_input: Mapping[str, Any]) -> ev.AgentToolResult:
         """Run one call; a bad call or a lost container is an error result, not an error."""

@@ -14,29 +14,29 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from . import __version__, errors
 from . import events as ev
 from .config import parse_size
-from .context import Context, cached_tools, system_blocks, with_cache_breakpoints
+from .context import Context
 from .exit_codes import ExitCode, for_error, for_stop_reason
 from .hands import Hands
 from .interrupts import InterruptGuard
 from .model import (
     ContentBlock,
     ModelClient,
-    ModelRequest,
     ModelResponse,
+    RedactedThinkingBlock,
     RetryableModelError,
     TextBlock,
     ThinkingBlock,
     retry_delay,
 )
+from .request import build_request
 from .sandbox.protocol import Resources, Sandbox
-from .sandbox.tools import TOOL_SPECS
+from .stop_reasons import CUT_STOPS, after_response, continue_prompt, cut_call_result
 from .store import SessionLog
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,13 @@ INTERRUPTED_RESULT = (
     "not have run, in part or in full. Check its effects before running it again."
 )
 NOT_RUN_RESULT = "Not run: the run stopped ({reason}) before this tool call started."
+STOP_NOTICES = {
+    "refusal": "the model declined to continue (stop_reason refusal); resume with a "
+    "different prompt",
+    "max_tokens": "the model's responses kept being cut at --max-tokens ({limit}); resume "
+    "to let it go on, or raise --max-tokens",
+    "model_context_window_exceeded": "the conversation filled the model's context window",
+}
 
 
 class Observer(Protocol):
@@ -57,6 +64,9 @@ class Observer(Protocol):
 
     def text(self, delta: str) -> None:
         """A piece of the model's text as it streams in, before it is recorded."""
+
+    def thinking(self, delta: str) -> None:
+        """A piece of the model's thinking as it streams in ("" starts a thinking block)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,13 +81,14 @@ class Limits:
 
 @dataclass(frozen=True, kw_only=True)
 class Outcome:
-    """How a wake ended."""
+    """How a wake ended; `notice` says why, for a person, when it did not end its turn."""
 
     stop_reason: str
     exit_code: ExitCode
     turns: int
     usage: ev.Usage = field(default_factory=ev.Usage)
     error: errors.TetherError | None = None
+    notice: str | None = None
 
 
 class Harness:
@@ -103,23 +114,24 @@ class Harness:
         self.turn = 0
         self.run_turns = 0
         self.hands: Hands  # made in _load: what the sandbox is made of is in the log
-        self._tools: tuple[Mapping[str, Any], ...] = ()  # the tool definitions sent each request
+        self._cuts_in_a_row = 0
         self._open_span = False
         self._gave_up: errors.ModelError | None = None  # why retries ran out, for the person
         self._guard = InterruptGuard(self.limits.timeout_s)
 
     # -- the run ---------------------------------------------------------------
 
-    def wake(self) -> Outcome:
-        """Carry the session on until the model ends its turn or something stops it."""
+    def wake(self, prompt: str | None = None) -> Outcome:
+        """Carry the session on, after `prompt` if one is given, until the model ends
+        its turn or something stops it."""
         self.session.acquire()
         try:
             with self._guard:
-                return self._wake_locked()
+                return self._wake_locked(prompt)
         finally:
             self.session.close()
 
-    def _wake_locked(self) -> Outcome:
+    def _wake_locked(self, prompt: str | None) -> Outcome:
         self._load(self.session.read())
         try:
             self._append(
@@ -127,7 +139,8 @@ class Harness:
                     pid=os.getpid(), host=socket.gethostname(), tether_version=__version__
                 )
             )
-            self._close_open_tool_uses(INTERRUPTED_RESULT)
+            self._close_open_tool_uses()
+            self._take_prompt(prompt)
             stop_reason = self._loop()
         except errors.Interrupted as exc:
             return self._stop_interrupted(exc)
@@ -138,7 +151,10 @@ class Harness:
             raise
         self.hands.release("run ended")
         self._append(ev.StatusIdle(stop_reason=stop_reason))
-        return self._outcome(stop_reason, for_stop_reason(stop_reason), error=self._gave_up)
+        notice = STOP_NOTICES.get(stop_reason, "").format(limit=self._settings.max_tokens)
+        return self._outcome(
+            stop_reason, for_stop_reason(stop_reason), error=self._gave_up, notice=notice or None
+        )
 
     def _load(self, events: list[ev.Event]) -> None:
         if not events or not isinstance(events[0], ev.SessionCreated):
@@ -151,37 +167,48 @@ class Harness:
             network=settings.network, memory=settings.memory, cpus=settings.cpus,
             pids_limit=settings.pids_limit, max_output=_max_output(settings.max_output),
         )  # fmt: skip
-        self.hands = Hands(self.sandbox, resources, self._append)
-        specs = [spec.to_api() for spec in TOOL_SPECS if spec.name in settings.tools]
-        self._tools = tuple(cached_tools(specs))
+        self.hands = Hands(self.sandbox, resources, self._append, tools=settings.tools)
         for event in events:
             self._track(event)
+
+    def _take_prompt(self, prompt: str | None) -> None:
+        """The new prompt, after the results of any calls a dead harness left open; or,
+        with none, a request to go on with an answer that was cut."""
+        if prompt is not None:
+            self._append(ev.UserMessage(content=prompt))
+        elif not self.context.needs_model() and self.context.last_stop_reason in CUT_STOPS:
+            self._append(ev.UserMessage(content=continue_prompt(self._limit)))
 
     def _loop(self) -> str:
         while True:
             if not self.context.needs_model():
-                return "end_turn"
+                return "refusal" if self.context.last_stop_reason == "refusal" else "end_turn"
             if self.limits.max_turns is not None and self.run_turns >= self.limits.max_turns:
                 return "max_turns"
             budget = self.limits.token_budget
             if budget is not None and self.session_usage.total >= budget:
                 return "budget_reached"
-            if self._request() is None:
+            response = self._request()
+            if response is None:
                 return "retries_exhausted"
-            if not self.context.open_tool_uses:
-                return "end_turn"  # an answer without tool calls (even an empty one) ends the turn
+            stop = self._handle_stop_reason(response)
+            if stop is not None:
+                return stop
             self._run_tools()
 
     # -- the model -------------------------------------------------------------
 
     def _request(self) -> ModelResponse | None:
         """One model response, fully recorded; None once retries are exhausted."""
+        request = build_request(self._settings, self.context.messages, self.hands.definitions)
         for attempt in range(self.limits.max_retries + 1):
             self._append(ev.ModelRequestStart(model=self._settings.model))
             self._open_span = True
             started = time.monotonic()
             try:
-                response = self.model.create(self._build_request(), on_text=self.observer.text)
+                response = self.model.create(
+                    request, on_text=self.observer.text, on_thinking=self.observer.thinking
+                )
             except RetryableModelError as exc:
                 if not self._record_retry(exc, attempt, started):
                     self._gave_up = errors.ModelError(
@@ -196,16 +223,6 @@ class Harness:
             self._record_response(response, started)
             return response
         return None
-
-    def _build_request(self) -> ModelRequest:
-        settings = self._settings
-        return ModelRequest(
-            model=settings.model,
-            system=system_blocks(settings.system),
-            messages=tuple(with_cache_breakpoints(self.context.messages)),
-            tools=self._tools,
-            max_tokens=settings.max_tokens,
-        )
 
     def _record_retry(self, exc: RetryableModelError, attempt: int, started: float) -> bool:
         """Record a failed attempt; False when it was the last one allowed."""
@@ -236,6 +253,23 @@ class Harness:
         self._open_span = False
         self._append(*content, end)
 
+    def _handle_stop_reason(self, response: ModelResponse) -> str | None:
+        """Record what the response's stop reason calls for; a stop reason ends the run."""
+        cut = response.stop_reason in CUT_STOPS
+        self._cuts_in_a_row = self._cuts_in_a_row + 1 if cut else 0
+        then = after_response(response, self._cuts_in_a_row, self._limit)
+        for use_id in then.cut_calls:
+            result = cut_call_result(self._limit)
+            self._append(ev.AgentToolResult(tool_use_id=use_id, content=result, is_error=True))
+        if then.stop is not None:
+            for use_id in list(self.context.open_tool_uses):  # a stopped turn's calls never run
+                result = NOT_RUN_RESULT.format(reason=then.stop)
+                self._append(ev.AgentToolResult(tool_use_id=use_id, content=result, is_error=True))
+            return then.stop
+        if then.continue_prompt is not None:
+            self._append(ev.UserMessage(content=then.continue_prompt))
+        return None
+
     def _end_span(self, started: float, *, is_error: bool, stop_reason: str) -> None:
         if self._open_span:
             self._open_span = False
@@ -255,9 +289,14 @@ class Harness:
         for use_id, use in list(self.context.open_tool_uses.items()):
             self._append(self.hands.run(use_id, use["name"], use["input"]))
 
-    def _close_open_tool_uses(self, message: str) -> None:
-        """Give every recorded call without a result an error result, so none is re-run."""
-        for use_id in list(self.context.open_tool_uses):
+    def _close_open_tool_uses(self) -> None:
+        """Give every recorded call without a result an error result, so none is re-run:
+        interrupted, or never started if its response was cut."""
+        cut = self.context.last_stop_reason in CUT_STOPS
+        open_ids = list(self.context.open_tool_uses)
+        for index, use_id in enumerate(open_ids):
+            last = index == len(open_ids) - 1
+            message = cut_call_result(self._limit) if cut and last else INTERRUPTED_RESULT
             self._append(ev.AgentToolResult(tool_use_id=use_id, content=message, is_error=True))
 
     # -- stopping --------------------------------------------------------------
@@ -308,7 +347,11 @@ class Harness:
         return True
 
     def _outcome(
-        self, stop_reason: str, code: ExitCode, error: errors.TetherError | None = None
+        self,
+        stop_reason: str,
+        code: ExitCode,
+        error: errors.TetherError | None = None,
+        notice: str | None = None,
     ) -> Outcome:
         return Outcome(
             stop_reason=stop_reason,
@@ -316,6 +359,7 @@ class Harness:
             turns=self.run_turns,
             usage=self.run_usage,
             error=error,
+            notice=notice,
         )
 
     # -- the log ---------------------------------------------------------------
@@ -340,12 +384,18 @@ class Harness:
         assert self.settings is not None
         return self.settings
 
+    @property
+    def _limit(self) -> str:
+        return f"{self._settings.max_tokens} tokens"
+
 
 def _content_event(block: ContentBlock) -> ev.Event:
     if isinstance(block, TextBlock):
         return ev.AgentMessage(content=block.text)
     if isinstance(block, ThinkingBlock):
         return ev.AgentThinking(content=block.thinking, signature=block.signature)
+    if isinstance(block, RedactedThinkingBlock):
+        return ev.AgentThinking(content="", data=block.data)
     return ev.AgentToolUse(tool_use_id=block.id, name=block.name, input=dict(block.input))
 
 

@@ -34,6 +34,9 @@ MAX_RETRY_AFTER_S = 60.0  # a server asking for more is not waited on for longer
 # The SDK's own retry policy: these statuses may succeed on a second try.
 _RETRYABLE_STATUS = {408, 409, 429}
 _RETRYABLE_STREAM_ERRORS = {"overloaded_error", "api_error", "rate_limit_error"}
+# Refusals that no retry can change: a malformed request, an unknown model, too much input.
+_PERMANENT_STATUS = {400, 404, 413, 422}
+_TOO_LONG = "prompt is too long"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +49,9 @@ class ModelRequest:
     messages: tuple[Mapping[str, Any], ...]
     tools: tuple[Mapping[str, Any], ...]
     max_tokens: int
+    thinking: Mapping[str, Any] | None = None  # the SDK's ThinkingConfigParam
+    output_config: Mapping[str, Any] | None = None  # the SDK's OutputConfigParam (effort)
+    betas: tuple[str, ...] = ()  # sent in the `anthropic-beta` header
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,13 +66,18 @@ class ThinkingBlock:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RedactedThinkingBlock:
+    data: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ToolUseBlock:
     id: str
     name: str
     input: Mapping[str, Any]
 
 
-ContentBlock = TextBlock | ThinkingBlock | ToolUseBlock
+ContentBlock = TextBlock | ThinkingBlock | RedactedThinkingBlock | ToolUseBlock
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,13 +110,20 @@ class RetryableModelError(errors.ModelError):
         self.status_code = status_code
 
 
+Listener = Callable[[str], None]
+
+
 class ModelClient(Protocol):
     """What the harness needs from a model."""
 
     def create(
-        self, request: ModelRequest, on_text: Callable[[str], None] | None = None
+        self,
+        request: ModelRequest,
+        on_text: Listener | None = None,
+        on_thinking: Listener | None = None,
     ) -> ModelResponse:
-        """Stream one response, calling `on_text` with each text delta as it arrives.
+        """Stream one response, calling `on_text` with each text delta as it arrives, and
+        `on_thinking` with each thinking delta ("" when a thinking block starts).
 
         Returns only a complete response. Raises `errors.AuthError` when the key is
         rejected, `RetryableModelError` when another try may succeed, and
@@ -148,11 +166,14 @@ class AnthropicModel:
         )
 
     def create(
-        self, request: ModelRequest, on_text: Callable[[str], None] | None = None
+        self,
+        request: ModelRequest,
+        on_text: Listener | None = None,
+        on_thinking: Listener | None = None,
     ) -> ModelResponse:
         """Stream one response; see `ModelClient.create`."""
         try:
-            return _stream(self._client, request, on_text)
+            return _stream(self._client, request, on_text, on_thinking)
         except _CallbackFailed as failed:
             raise failed.original from None  # the caller's own error, untranslated
         except errors.TetherError:
@@ -169,7 +190,8 @@ class _CallbackFailed(Exception):
         self.original = original
 
 
-def _request_kwargs(request: ModelRequest) -> dict[str, Any]:
+def request_params(request: ModelRequest) -> dict[str, Any]:
+    """The SDK's keyword arguments for `request`: the request body, and its beta header."""
     kwargs: dict[str, Any] = {
         "model": request.model,
         "max_tokens": request.max_tokens,
@@ -181,19 +203,25 @@ def _request_kwargs(request: ModelRequest) -> dict[str, Any]:
         kwargs["system"] = list(request.system)
     if request.tools:
         kwargs["tools"] = list(request.tools)
+    if request.thinking is not None:
+        kwargs["thinking"] = dict(request.thinking)
+    if request.output_config is not None:
+        kwargs["output_config"] = dict(request.output_config)
+    if request.betas:
+        kwargs["extra_headers"] = {"anthropic-beta": ",".join(request.betas)}
     return kwargs
 
 
 def _stream(
-    client: Any, request: ModelRequest, on_text: Callable[[str], None] | None
+    client: Any, request: ModelRequest, on_text: Listener | None, on_thinking: Listener | None
 ) -> ModelResponse:
     complete = False
-    with client.messages.stream(**_request_kwargs(request)) as stream:
+    with client.messages.stream(**request_params(request)) as stream:
         for event in stream:
-            if event.type == "text" and on_text is not None:
-                _call(on_text, event.text)
-            elif event.type == "message_stop":
+            if event.type == "message_stop":
                 complete = True
+            else:
+                _tell(event, on_text, on_thinking)
         if not complete:
             # The body ended cleanly but early (a proxy cut it at an event boundary).
             raise RetryableModelError(
@@ -203,9 +231,21 @@ def _stream(
         return _response(stream.get_final_message())
 
 
-def _call(on_text: Callable[[str], None], text: str) -> None:
+def _tell(event: Any, on_text: Listener | None, on_thinking: Listener | None) -> None:
+    """Pass a streamed delta to whoever listens for its kind."""
+    if event.type == "text" and on_text is not None:
+        _call(on_text, event.text)
+    elif on_thinking is None:
+        return
+    elif event.type == "thinking":
+        _call(on_thinking, event.thinking)
+    elif event.type == "content_block_start" and event.content_block.type == "thinking":
+        _call(on_thinking, "")
+
+
+def _call(listener: Listener, delta: str) -> None:
     try:
-        on_text(text)
+        listener(delta)
     except Exception as exc:
         raise _CallbackFailed(exc) from exc
 
@@ -225,6 +265,8 @@ def _block(block: Any) -> ContentBlock | None:
         return TextBlock(text=block.text)
     if block.type == "thinking":
         return ThinkingBlock(thinking=block.thinking, signature=block.signature)
+    if block.type == "redacted_thinking":
+        return RedactedThinkingBlock(data=block.data)
     if block.type == "tool_use":
         return ToolUseBlock(id=block.id, name=block.name, input=dict(block.input or {}))
     logger.warning("ignoring a %s content block the harness does not handle", block.type)
@@ -271,7 +313,19 @@ def _status_error(exc: Any) -> errors.ModelError:
         return RetryableModelError(
             message, error_type=kind, retry_after_s=retry_after, status_code=status
         )
+    if status in _PERMANENT_STATUS:
+        return _refusal(status, kind, detail)
     return errors.ModelError(f"the model API refused the request ({status} {kind}): {detail}")
+
+
+def _refusal(status: int, kind: str, detail: str) -> errors.ModelError:
+    """A request the API will refuse however often it is sent."""
+    if status == 413 or detail.startswith(_TOO_LONG):
+        message = f"the prompt does not fit the model's context window ({status} {kind}): {detail}"
+        return errors.ContextWindowExceeded(message)
+    return errors.InvalidRequest(
+        f"the model API refused the request as invalid ({status} {kind}): {detail}"
+    )
 
 
 def _should_retry(exc: Any) -> bool:
