@@ -265,8 +265,6 @@ def parse_size(text: str) -> int:
     return size
 
 
-
-
 THINKING = ("adaptive", "off")
 EFFORTS = ("low", "medium", "high", "xhigh", "max")  # the SDK's OutputConfigParam.effort
 _CHECKS = {
