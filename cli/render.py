@@ -17,6 +17,7 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from tether.core import events as ev
+from tether.core.mcp_tools import content_text
 
 TOOL_GLYPH = "▸"
 RESULT_GLYPH = "⎿"
@@ -119,16 +120,38 @@ def _tool_use(event: ev.AgentToolUse) -> Text:
     return text
 
 
-def _tool_result(event: ev.AgentToolResult) -> Text:
+def _tool_result(event: ev.AgentToolResult | ev.AgentMCPToolResult) -> Text:
     style = "red" if event.is_error else "dim"
-    if not event.content.strip():
+    content = event.content if isinstance(event.content, str) else content_text(event.content)
+    if not content.strip():
         return Text(f"  {RESULT_GLYPH} (no output)", style=style)
-    lines, more = first_lines(event.content, RESULT_LINES)
+    lines, more = first_lines(content, RESULT_LINES)
     text = Text(f"  {RESULT_GLYPH} " + "\n    ".join(lines), style=style)
     text = _with_more(text, more, indent="    ")
     if event.truncated:
         text.append(" (truncated)", style="dim")
     return text
+
+
+def _mcp_tool_use(event: ev.AgentMCPToolUse) -> Text:
+    text = Text(f"{TOOL_GLYPH} ", style="cyan")
+    text.append(clean(event.api_name), style="bold cyan")
+    text.append("  " + tool_input_summary(event.api_name, event.input))
+    return text
+
+
+def _confirmation(event: ev.UserToolConfirmation) -> Text:
+    if event.result == "allow":
+        always = " (and later calls of this tool, for this session)" if event.always else ""
+        return Text(f"  ✓ allowed by the user{always}", style="green")
+    reason = f": {one_line(event.deny_message)}" if event.deny_message else ""
+    return Text(clean(f"  ✗ denied by the user{reason}"), style="red")
+
+
+def _tools_listed(event: ev.MCPToolsListed) -> Text:
+    count = len(event.tools)
+    line = f"● MCP server {event.mcp_server_name}: {count} tool{'s' if count != 1 else ''}"
+    return Text(clean(line + f" ({event.duration_ms / 1000:.1f}s)"), style="dim")
 
 
 def _model_end(event: ev.ModelRequestEnd) -> Text:
@@ -164,7 +187,8 @@ def _running(event: ev.StatusRunning) -> Text:
 
 
 def _idle(event: ev.StatusIdle) -> Text:
-    return Text(clean(f"● idle: {event.stop_reason}"), style="dim")
+    waiting = f" ({', '.join(event.event_ids)} waits for a decision)" if event.event_ids else ""
+    return Text(clean(f"● idle: {event.stop_reason}{waiting}"), style="dim")
 
 
 def _terminated(event: ev.StatusTerminated) -> Text:
@@ -195,6 +219,10 @@ _RENDERERS: dict[type[ev.Event], Callable[[Any], Text]] = {
     ev.AgentThinking: _thinking,
     ev.AgentToolUse: _tool_use,
     ev.AgentToolResult: _tool_result,
+    ev.AgentMCPToolUse: _mcp_tool_use,
+    ev.AgentMCPToolResult: _tool_result,
+    ev.UserToolConfirmation: _confirmation,
+    ev.MCPToolsListed: _tools_listed,
     ev.SandboxProvisioned: _provisioned,
     ev.SandboxLost: _lost,
     ev.SandboxReleased: _released,

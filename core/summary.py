@@ -23,6 +23,8 @@ from typing import Any
 from . import errors
 from .events import (
     SCHEMA_VERSION,
+    AgentMCPToolResult,
+    AgentMCPToolUse,
     AgentToolResult,
     AgentToolUse,
     Event,
@@ -323,9 +325,9 @@ def session_stats(session: SessionLog) -> SessionStats:
             counts[event.TYPE] += 1
             if isinstance(event, ModelRequestEnd):
                 usage, turns = usage + event.usage, max(turns, event.turn)
-            elif isinstance(event, AgentToolUse):
-                tools[event.name] += 1
-            elif isinstance(event, AgentToolResult):
+            elif isinstance(event, AgentToolUse | AgentMCPToolUse):
+                tools[event.api_name if isinstance(event, AgentMCPToolUse) else event.name] += 1
+            elif isinstance(event, AgentToolResult | AgentMCPToolResult):
                 tool_errors += event.is_error
             elif isinstance(event, StatusIdle):
                 stop_reason = event.stop_reason

@@ -4,6 +4,7 @@ PyPI (a test extra), `@modelcontextprotocol/server-everything` from npm (in
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -45,6 +46,8 @@ def everything_stdio() -> dict[str, Any]:
 
 
 def scripted_server(*args: str, **env: str) -> dict[str, Any]:
+    if importlib.util.find_spec("mcp") is None:  # a venv made before tether needed it
+        require(ROOT / "no-mcp-sdk", "the mcp SDK (pip install -e '.[test]')")
     entry: dict[str, Any] = {"command": sys.executable, "args": [str(TEST_SERVER), *args]}
     if env:
         entry["env"] = env
