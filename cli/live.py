@@ -25,10 +25,11 @@ from tether.core.exit_codes import for_error
 from tether.core.store import SessionLog, SessionStore, check_session_id, new_session_id
 from tether.core.summary import check_log
 
-from . import console
+from . import console, tools
 
 if TYPE_CHECKING:
     from tether.core.harness import Observer, Outcome
+    from tether.core.mcp_client import MCPClients
 
 
 def require_api_key() -> str:
@@ -162,7 +163,9 @@ def start(
     """Create a session for `text` and run it; returns the exit code."""
     api_key = require_api_key()
     session_id = new_session_id() if session_id is None else check_session_id(session_id)
-    session = SessionStore().create(_created(session_id, settings), session_id)
+    servers = tools.load_servers(settings.mcp_config)
+    created = _created(session_id, settings, tools.created_fields(settings, servers))
+    session = SessionStore().create(created, session_id)
     session.append(ev.UserMessage(content=text))
     _announce(session, session.read(), json_mode, quiet)
     limits = {
@@ -170,9 +173,12 @@ def start(
         "token_budget": settings.token_budget,
         "timeout_s": settings.timeout_s,
     }
+    mcp = tools.clients(servers, session.dir, settings.mcp_timeout_s)
+    mcp.prefetch(list(servers))  # a new session lists every server: start them while we load
     return wake(
-        session, api_key, settings.base_url, limits, json_mode, quiet, hide_thinking=hide_thinking
-    )
+        session, api_key, settings.base_url, limits, json_mode, quiet,
+        hide_thinking=hide_thinking, mcp=mcp,
+    )  # fmt: skip
 
 
 def resume(
@@ -193,10 +199,13 @@ def resume(
         "base_url": created[0].base_url,
     }
     chosen = {**{k: recorded[k] for k in overrides}, **given}
-    base_url = chosen.pop("base_url") or config.resolve().settings.base_url
+    current = config.resolve().settings
+    base_url = chosen.pop("base_url") or current.base_url
+    servers = tools.load_servers(created[0].mcp_config)  # the session's files, read again
+    mcp = tools.clients(servers, session.dir, current.mcp_timeout_s)
     return wake(
         session, api_key, base_url, chosen, json_mode, quiet, prompt=text,
-        hide_thinking=hide_thinking,
+        hide_thinking=hide_thinking, mcp=mcp,
     )  # fmt: skip
 
 
@@ -220,10 +229,11 @@ def write_error_result(exit_code: int, message: str) -> None:
     })  # fmt: skip
 
 
-def _created(session_id: str, settings: Settings) -> ev.SessionCreated:
+def _created(session_id: str, settings: Settings, extra: dict[str, Any]) -> ev.SessionCreated:
     from tether.core.sandbox.tools import TOOL_SPECS
 
     return ev.SessionCreated(
+        **extra,
         session_id=session_id, model=settings.model, system=settings.system,
         tools=tuple(spec.name for spec in TOOL_SPECS), image=settings.image,
         workspace=settings.workspace, network=settings.network, max_turns=settings.max_turns,
@@ -255,6 +265,7 @@ def wake(
     quiet: bool,
     prompt: str | None = None,
     hide_thinking: bool = False,
+    mcp: MCPClients | None = None,
 ) -> int:
     """Run the harness on `session` (after `prompt`, if given) in the foreground; returns
     the exit code."""
@@ -267,7 +278,8 @@ def wake(
     progress = None if (json_mode or quiet) else console.pull_progress()
     sandbox = DockerSandbox(on_pull=progress)
     observer = observer_for(json_mode, quiet, hide_thinking)
-    harness = Harness(session, model, sandbox, observer, Limits(**limits))
+    asker = tools.asker_for(json_mode)
+    harness = Harness(session, model, sandbox, observer, Limits(**limits), mcp, asker)
     outcome = harness.wake(prompt)
     report(session.id, outcome, time.monotonic() - started, json_mode, quiet)
     return int(outcome.exit_code)
@@ -289,8 +301,12 @@ def report(session_id: str, outcome: Outcome, seconds: float, json_mode: bool, q
             result["error"] = str(outcome.error)
         elif outcome.notice:
             result["error"] = outcome.notice
+        if outcome.pending:
+            result["pending"] = tools.pending_json(outcome.pending)
         _write_result(result)
         return
+    if outcome.pending:
+        tools.show_pending(session_id, outcome.pending)
     if outcome.error is not None:
         console.fail(str(outcome.error))
     elif outcome.notice:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tether.core import config, errors
+from tether.core import config, errors, permissions
 
 from . import console, live
 from .ids import IdArgument, LastOption, resolve_session
@@ -30,6 +30,29 @@ Json = Annotated[
     bool, typer.Option("--json", help="Events as JSON Lines on stdout, then one result line.")
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No human output.")]
+McpConfig = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--mcp-config", metavar="FILE",
+        help="MCP servers, in Claude Code's .mcp.json shape (repeatable).",
+    ),
+]  # fmt: skip
+McpTimeout = Annotated[
+    float | None,
+    typer.Option(help="Seconds an MCP server may take to answer (and to start, 30 at least)."),
+]
+Allow = Annotated[
+    list[str] | None,
+    typer.Option("--allow", metavar="TOOL", help="Run calls of TOOL (a name or glob) unasked."),
+]
+Ask = Annotated[
+    list[str] | None,
+    typer.Option("--ask", metavar="TOOL", help="Ask before each call of TOOL (name or glob)."),
+]
+Deny = Annotated[
+    list[str] | None,
+    typer.Option("--deny", metavar="TOOL", help="Refuse every call of TOOL (name or glob)."),
+]
 HideThinking = Annotated[
     bool, typer.Option("--hide-thinking", help="Leave the model's thinking out of the view.")
 ]
@@ -67,6 +90,11 @@ def run(
     ] = None,
     base_url: BaseUrl = None,
     session_id: Annotated[str | None, typer.Option(help="Use this id for the new session.")] = None,
+    mcp_config: McpConfig = None,
+    mcp_timeout: McpTimeout = None,
+    allow: Allow = None,
+    ask: Ask = None,
+    deny: Deny = None,
     json_mode: Json = False,
     quiet: Quiet = False,
     hide_thinking: HideThinking = False,
@@ -85,6 +113,8 @@ def run(
             "token_budget": budget, "timeout_s": timeout, "image": image, "network": network,
             "workspace": workspace, "memory": memory,
             "cpus": cpus, "pids_limit": pids, "max_output": max_output, "base_url": base_url,
+            "mcp_config": mcp_config or None, "mcp_timeout_s": mcp_timeout,
+            "permissions": permissions.layer(allow or (), ask or (), deny or ()) or None,
         }  # fmt: skip
         settings = config.resolve(flags).settings
         code = live.start(

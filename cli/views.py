@@ -132,6 +132,8 @@ def _stats_rows(stats: SessionStats, now: datetime) -> list[tuple[str, str | Tex
         ("prompt", stats.prompt or "-"),
         ("model", s.model),
         ("tools", ", ".join(s.tools) or "-"),
+        ("mcp servers", ", ".join(s.mcp_servers) or "-"),
+        ("permissions", " · ".join(s.permissions) or "defaults (ask:mcp__*, allow:*)"),
         ("sandbox", f"{s.image or '-'} · network {'on' if s.network else 'off'}"),
         (
             "",

@@ -99,6 +99,16 @@ class Approvals:
         """The calls among `open_ids` that wait for a decision, in order."""
         return [self.calls[i] for i in open_ids if self.verdict(i).kind == ASK]
 
+    def before_question(self, open_ids: Iterable[str]) -> list[str]:
+        """The calls among `open_ids` before the first that waits for a decision: a harness
+        runs calls in order and stops at a question, so only these can have started."""
+        started = []
+        for use_id in open_ids:
+            if self.verdict(use_id).kind == ASK:
+                break
+            started.append(use_id)
+        return started
+
 
 class Gate:
     """Whether a call may run: the log's verdict, or a person's answer asked for now

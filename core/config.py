@@ -60,7 +60,8 @@ class Settings:
     """MCP server configs in Claude Code's .mcp.json shape: JSON files, or the config
     file's own `mcp_config` table (written FILE#mcp_config)."""
     mcp_timeout_s: float = 120.0
-    """Longest wait for an MCP server to start, list its tools, or answer one call."""
+    """Longest wait for an MCP server to list its tools or answer one call (and to start,
+    with 30 s at least)."""
     permissions: tuple[str, ...] = ()
     """Permission rules as DECISION:PATTERN, the first match winning (flags' first)."""
 

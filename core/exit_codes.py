@@ -55,7 +55,6 @@ _FOR_STOP_REASON: dict[str, ExitCode] = {
     "requires_action": ExitCode.REQUIRES_ACTION,
     "interrupted": ExitCode.INTERRUPTED,
     "terminated": ExitCode.TERMINATED,
-    "requires_action": ExitCode.REQUIRES_ACTION,
 }
 
 

@@ -14,16 +14,18 @@ import os
 import signal
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from . import __version__, errors
 from . import events as ev
+from .approvals import RUN, WAIT, Approvals, Asker, Call, Gate
 from .config import parse_size
 from .context import Context
 from .exit_codes import ExitCode, for_error, for_stop_reason
 from .hands import Hands
 from .interrupts import InterruptGuard
+from .mcp_client import MCPClients
 from .model import (
     ContentBlock,
     ModelClient,
@@ -38,6 +40,7 @@ from .request import build_request
 from .sandbox.protocol import Resources, Sandbox
 from .stop_reasons import CUT_STOPS, after_response, continue_prompt, cut_call_result
 from .store import SessionLog
+from .toolbox import Toolbox
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +92,12 @@ class Outcome:
     usage: ev.Usage = field(default_factory=ev.Usage)
     error: errors.TetherError | None = None
     notice: str | None = None
+    pending: tuple[Call, ...] = ()  # requires_action: the calls that wait for a decision
 
 
 class Harness:
-    """One wake of one session: give it the log, a model client and a sandbox."""
+    """One wake of one session: give it the log, a model client and a sandbox, and the
+    session's MCP servers and someone to ask about tool calls if there are any."""
 
     def __init__(
         self,
@@ -101,6 +106,8 @@ class Harness:
         sandbox: Sandbox,
         observer: Observer,
         limits: Limits | None = None,
+        mcp: MCPClients | None = None,
+        asker: Asker | None = None,
     ) -> None:
         self.session = session
         self.model = model
@@ -113,7 +120,11 @@ class Harness:
         self.run_usage = ev.Usage()
         self.turn = 0
         self.run_turns = 0
-        self.hands: Hands  # made in _load: what the sandbox is made of is in the log
+        self.mcp = mcp if mcp is not None else MCPClients({})
+        self.approvals = Approvals()
+        self.gate = Gate(self.approvals, asker, self._append)
+        self.tools: Toolbox  # made in _load: what the sandbox is made of is in the log
+        self._crashed = False  # the last harness stopped without saying so
         self._cuts_in_a_row = 0
         self._open_span = False
         self._gave_up: errors.ModelError | None = None  # why retries ran out, for the person
@@ -147,14 +158,17 @@ class Harness:
         except errors.TetherError as exc:
             return self._stop_on_error(exc)
         except BaseException:
-            self.hands.release(None)
+            self.tools.release(None)
             raise
-        self.hands.release("run ended")
-        self._append(ev.StatusIdle(stop_reason=stop_reason))
+        self.tools.release("run ended")
+        waiting = tuple(self.approvals.waiting(self.context.open_tool_uses))
+        ids = tuple(call.tool_use_id for call in waiting)
+        self._append(ev.StatusIdle(stop_reason=stop_reason, event_ids=ids))
         notice = STOP_NOTICES.get(stop_reason, "").format(limit=self._settings.max_tokens)
-        return self._outcome(
+        outcome = self._outcome(
             stop_reason, for_stop_reason(stop_reason), error=self._gave_up, notice=notice or None
         )
+        return replace(outcome, pending=waiting)
 
     def _load(self, events: list[ev.Event]) -> None:
         if not events or not isinstance(events[0], ev.SessionCreated):
@@ -167,7 +181,11 @@ class Harness:
             network=settings.network, memory=settings.memory, cpus=settings.cpus,
             pids_limit=settings.pids_limit, max_output=_max_output(settings.max_output),
         )  # fmt: skip
-        self.hands = Hands(self.sandbox, resources, self._append, tools=settings.tools)
+        hands = Hands(self.sandbox, resources, self._append, tools=settings.tools)
+        self.tools = Toolbox(settings, hands, self.mcp, self._append, self.session.dir)
+        self.tools.load(events)
+        statuses = [e for e in events if e.TYPE in ev.STATUS_TYPES]
+        self._crashed = bool(statuses) and isinstance(statuses[-1], ev.StatusRunning)
         for event in events:
             self._track(event)
 
@@ -181,6 +199,8 @@ class Harness:
 
     def _loop(self) -> str:
         while True:
+            if self.context.open_tool_uses and not self._run_tools():
+                return "requires_action"
             if not self.context.needs_model():
                 return "refusal" if self.context.last_stop_reason == "refusal" else "end_turn"
             if self.limits.max_turns is not None and self.run_turns >= self.limits.max_turns:
@@ -194,13 +214,12 @@ class Harness:
             stop = self._handle_stop_reason(response)
             if stop is not None:
                 return stop
-            self._run_tools()
 
     # -- the model -------------------------------------------------------------
 
     def _request(self) -> ModelResponse | None:
         """One model response, fully recorded; None once retries are exhausted."""
-        request = build_request(self._settings, self.context.messages, self.hands.definitions)
+        request = build_request(self._settings, self.context.messages, self.tools.definitions())
         for attempt in range(self.limits.max_retries + 1):
             self._append(ev.ModelRequestStart(model=self._settings.model))
             self._open_span = True
@@ -242,7 +261,7 @@ class Harness:
         self.turn += 1
         self.run_turns += 1
         self.run_usage += response.usage
-        content = [_content_event(block) for block in response.content]
+        content = [self._content_event(block) for block in response.content]
         end = ev.ModelRequestEnd(
             model=response.model or self._settings.model,
             usage=response.usage,
@@ -259,12 +278,10 @@ class Harness:
         self._cuts_in_a_row = self._cuts_in_a_row + 1 if cut else 0
         then = after_response(response, self._cuts_in_a_row, self._limit)
         for use_id in then.cut_calls:
-            result = cut_call_result(self._limit)
-            self._append(ev.AgentToolResult(tool_use_id=use_id, content=result, is_error=True))
+            self._append(self._error_result(use_id, cut_call_result(self._limit)))
         if then.stop is not None:
             for use_id in list(self.context.open_tool_uses):  # a stopped turn's calls never run
-                result = NOT_RUN_RESULT.format(reason=then.stop)
-                self._append(ev.AgentToolResult(tool_use_id=use_id, content=result, is_error=True))
+                self._append(self._error_result(use_id, NOT_RUN_RESULT.format(reason=then.stop)))
             return then.stop
         if then.continue_prompt is not None:
             self._append(ev.UserMessage(content=then.continue_prompt))
@@ -285,19 +302,34 @@ class Harness:
 
     # -- tools -----------------------------------------------------------------
 
-    def _run_tools(self) -> None:
-        for use_id, use in list(self.context.open_tool_uses.items()):
-            self._append(self.hands.run(use_id, use["name"], use["input"]))
+    def _run_tools(self) -> bool:
+        """Run the open calls in order, each once its permission allows; False when one
+        waits for a decision that nobody here can give."""
+        for use_id in list(self.context.open_tool_uses):
+            verdict = self.gate.check(use_id)
+            if verdict.kind == WAIT:
+                return False
+            if verdict.kind == RUN:
+                self._append(self.tools.run(self.approvals.calls[use_id]))
+            else:
+                self._append(self._error_result(use_id, verdict.message))
+        return True
 
     def _close_open_tool_uses(self) -> None:
-        """Give every recorded call without a result an error result, so none is re-run:
-        interrupted, or never started if its response was cut."""
+        """After a crash, give the calls the dead harness may have started an error result,
+        so none is re-run: interrupted, or never started if its response was cut. A call
+        that waited for a decision (and the calls after it) never started: asked again."""
+        if not self._crashed:
+            return  # it stopped cleanly: any open call still waits for a decision
         cut = self.context.last_stop_reason in CUT_STOPS
         open_ids = list(self.context.open_tool_uses)
-        for index, use_id in enumerate(open_ids):
-            last = index == len(open_ids) - 1
+        for use_id in self.approvals.before_question(open_ids):
+            last = use_id == open_ids[-1]
             message = cut_call_result(self._limit) if cut and last else INTERRUPTED_RESULT
-            self._append(ev.AgentToolResult(tool_use_id=use_id, content=message, is_error=True))
+            self._append(self._error_result(use_id, message))
+
+    def _error_result(self, use_id: str, message: str) -> ev.Event:
+        return self.tools.error_result(self.approvals.calls[use_id], message)
 
     # -- stopping --------------------------------------------------------------
 
@@ -308,7 +340,7 @@ class Harness:
         reason = "kill" if killed else exc.reason
         self._close_running_tool(reason)
         self._append(ev.UserInterrupt(reason=reason))
-        self.hands.release(reason)
+        self.tools.release(reason)
         if killed:
             self._append(ev.StatusTerminated(by="kill"))
             return self._outcome("terminated", ExitCode.TERMINATED)
@@ -318,15 +350,16 @@ class Harness:
         return self._outcome(stop_reason, code)
 
     def _close_running_tool(self, reason: str) -> None:
-        """The call that was running may have run in part; the ones after it did not run."""
-        open_ids = list(self.context.open_tool_uses)
+        """The call that was running may have run in part; the ones after it did not run.
+        A call that waited for a decision stays open, to be asked again on resume."""
+        open_ids = self.approvals.before_question(self.context.open_tool_uses)
         for index, use_id in enumerate(open_ids):
             message = INTERRUPTED_RESULT if index == 0 else NOT_RUN_RESULT.format(reason=reason)
-            self._append(ev.AgentToolResult(tool_use_id=use_id, content=message, is_error=True))
+            self._append(self._error_result(use_id, message))
 
     def _stop_on_error(self, exc: errors.TetherError) -> Outcome:
         if isinstance(exc, errors.StorageError | errors.LogCorrupt):
-            self.hands.release(None)
+            self.tools.release(None)
             raise exc  # the log cannot take more events; it reads as crashed, and resumable
         self._end_span(time.monotonic(), is_error=True, stop_reason="error")
         self._close_running_tool(type(exc).__name__)
@@ -335,7 +368,7 @@ class Harness:
                 error_type=type(exc).__name__, message=str(exc), retry_status="terminal"
             )
         )
-        self.hands.release("error")
+        self.tools.release("error")
         self._append(ev.StatusIdle(stop_reason="error"))
         return self._outcome("error", for_error(exc), error=exc)
 
@@ -375,6 +408,7 @@ class Harness:
 
     def _track(self, event: ev.Event) -> None:
         self.context.add(event)
+        self.approvals.add(event)
         if isinstance(event, ev.ModelRequestEnd) and not event.is_error:
             self.turn = max(self.turn, event.turn)
             self.session_usage += event.usage
@@ -388,15 +422,14 @@ class Harness:
     def _limit(self) -> str:
         return f"{self._settings.max_tokens} tokens"
 
-
-def _content_event(block: ContentBlock) -> ev.Event:
-    if isinstance(block, TextBlock):
-        return ev.AgentMessage(content=block.text)
-    if isinstance(block, ThinkingBlock):
-        return ev.AgentThinking(content=block.thinking, signature=block.signature)
-    if isinstance(block, RedactedThinkingBlock):
-        return ev.AgentThinking(content="", data=block.data)
-    return ev.AgentToolUse(tool_use_id=block.id, name=block.name, input=dict(block.input))
+    def _content_event(self, block: ContentBlock) -> ev.Event:
+        if isinstance(block, TextBlock):
+            return ev.AgentMessage(content=block.text)
+        if isinstance(block, ThinkingBlock):
+            return ev.AgentThinking(content=block.thinking, signature=block.signature)
+        if isinstance(block, RedactedThinkingBlock):
+            return ev.AgentThinking(content="", data=block.data)
+        return self.tools.use_event(block)  # a tool call, with what the policy says of it
 
 
 def _ms_since(started: float) -> int:

@@ -28,9 +28,14 @@ pytestmark = pytest.mark.slow
 API_KEY = "sk-ant-test-SECRET-4f2b9c"
 
 
-def clients(tmp_path: Path, timeout_s: float = 30, **entries: dict[str, Any]) -> MCPClients:
+def clients(
+    tmp_path: Path, timeout_s: float = 30, start_timeout_s: float | None = None,
+    **entries: dict[str, Any],
+) -> MCPClients:  # fmt: skip
     servers = mcp_config.parse({"mcpServers": entries}, "test", {"PATH": "/usr/bin:/bin"})
-    return MCPClients(servers, timeout_s=timeout_s, stderr_dir=tmp_path)
+    return MCPClients(
+        servers, timeout_s=timeout_s, stderr_dir=tmp_path, start_timeout_s=start_timeout_s
+    )
 
 
 def text_of(result: Any) -> str:
@@ -130,7 +135,7 @@ def test_servers_that_fail_to_start(tmp_path: Path) -> None:
         "hangy": scripted_server("--hang-at-start"),
         "missing": {"command": "no-such-mcp-server-here"},
     }
-    with clients(tmp_path, timeout_s=6, **entries) as mcp:
+    with clients(tmp_path, start_timeout_s=6, **entries) as mcp:
         found = mcp.list_all(["crashy", "hangy", "missing"])
     assert isinstance(found["crashy"], errors.MCPServerError)
     assert "did not start" in str(found["crashy"]) and "asked me to crash" in str(found["crashy"])
