@@ -33,7 +33,7 @@ from tether.core.stop_reasons import CUT_STOPS, continue_prompt
 SETTINGS = ev.SessionCreated(
     model="claude-sonnet-5-5", system="Be careful.", tools=tuple(s.name for s in TOOL_SPECS)
 )
-TOOLS = Hands(None, None, lambda e: None, SETTINGS.tools).definitions  # type: ignore[arg-type]
+TOOLS = Hands(None, None, lambda e: None, tools=SETTINGS.tools).definitions  # type: ignore[arg-type]
 STOPS = ["end_turn", "tool_use", "max_tokens", "pause_turn", "refusal",
          "model_context_window_exceeded", "stop_sequence", None]  # fmt: skip
 TEXTS = ["Looking.", "", "\n\n", "Done. ", "  padded  "]
