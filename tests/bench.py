@@ -3,7 +3,7 @@ would otherwise pick, measured in the same run, the ratio, and the bar.
 
     .venv/bin/python tests/bench.py
 
-Runs tests/bench_foundation.py, bench_sandbox.py and bench_harness.py (each also runs
+Runs tests/bench_foundation.py, bench_sandbox.py, bench_harness.py and bench_mcp.py (each also runs
 on its own). Needs a Docker engine and the test image (TETHER_TEST_IMAGE). Takes a few
 minutes; everything it creates (temporary files, containers, volumes) is removed.
 """
@@ -16,6 +16,7 @@ import platform
 
 import bench_foundation
 import bench_harness
+import bench_mcp
 import bench_sandbox
 import docker
 from benchlib import print_table, scratch
@@ -41,6 +42,7 @@ def main() -> None:
         leaks = bench_foundation.sdk_imports(work)
         rows += bench_sandbox.rows(work)
         rows += bench_harness.rows(work)
+        rows += bench_mcp.rows(work)
     print(before)
     print_table(rows)
     print("anthropic/docker imported by ls/tail:", ", ".join(leaks) or "neither")
