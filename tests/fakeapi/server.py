@@ -157,6 +157,9 @@ class FakeAPI:
 
     def handle(self, h: _Handler) -> None:
         request = self._record(h)
+        if request is None:
+            h.close_connection = True  # a client that died mid-upload: the API never sees it
+            return
         request_id = "req_fake" + uuid.uuid4().hex[:20]
         problem = self._refusal(request)
         if problem:
@@ -180,8 +183,11 @@ class FakeAPI:
             body = wire.message_json(reply, model, msg_id, counted)
             self._send_json(h, 200, body, request_id, reply.headers)
 
-    def _record(self, h: _Handler) -> Request:
-        raw = h.rfile.read(int(h.headers.get("content-length") or 0))
+    def _record(self, h: _Handler) -> Request | None:
+        length = int(h.headers.get("content-length") or 0)
+        raw = h.rfile.read(length)
+        if len(raw) < length:
+            return None
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
