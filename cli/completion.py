@@ -40,11 +40,13 @@ def complete_session_id(incomplete: str) -> list[str]:
 
 
 def _created_ts(directory: Path) -> str:
-    """The `ts` of a session's first event, from its first line only ("" if unreadable)."""
+    """The time of a session's first event, from its first line only ("" if unreadable)."""
     try:
         with open(directory / _LOG_NAME, "rb") as f:
             first = json.loads(f.readline())
-        return str(first.get("ts", "")) if isinstance(first, dict) else ""
+        if not isinstance(first, dict):
+            return ""
+        return str(first.get("processed_at") or first.get("ts") or "")  # schema v2, or v1
     except Exception:  # a torn or foreign log still completes, just last
         return ""
 

@@ -1,22 +1,21 @@
-"""The event vocabulary of a session log: frozen dataclasses, schema version 1.
+"""The event vocabulary of a session log: frozen dataclasses, the values the code uses.
 
-Every event serialises to one JSON object: the envelope (`v`, `seq`, `id`,
-`ts`, `type`) and the type's own fields beside it at the top level. Type
-names follow Anthropic's Managed Agents. `parse_line` is the only way in from
-disk, and it validates every field.
+Type names follow Anthropic's Managed Agents. How an event looks on disk is
+`wire`'s business (schema v2: Managed Agents' own shapes; v1 is read forever):
+`Event.to_json` and `parse_line` go through it, and `parse_line` is the only
+way in from disk.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TypeVar, dataclass_transform, get_type_hints
+from typing import Any, ClassVar, Literal, TypeVar, dataclass_transform
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # what `to_json` writes; `parse_line` reads 1 and 2
 
 
 class InvalidEvent(ValueError):
@@ -84,26 +83,27 @@ class Event:
     ts: str = field(default_factory=utc_now)
 
     def to_dict(self) -> dict[str, Any]:
-        body = asdict(self)
-        head = {"v": SCHEMA_VERSION, "seq": body.pop("seq"), "id": body.pop("id")}
-        head["ts"] = body.pop("ts")
-        head["type"] = self.TYPE
-        head.update(body)
-        return head
+        """The event as its JSON object on disk (schema v2)."""
+        return wire.to_wire(self)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        """The event as one line of the log (schema v2), without the newline."""
+        return wire.to_line(self)
+
+    def field_values(self) -> dict[str, Any]:
+        """The fields by their attribute names, envelope included (not the wire shape)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self.to_dict() == other.to_dict()  # type: ignore[attr-defined]
+        return self.field_values() == other.field_values()  # type: ignore[attr-defined]
 
     def __hash__(self) -> int:
         return hash((self.TYPE, self.id, self.seq))
 
     def __repr__(self) -> str:
-        fields_ = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if k != "v")
+        fields_ = ", ".join(f"{k}={v!r}" for k, v in self.field_values().items())
         return f"{type(self).__name__}({fields_})"
 
 
@@ -161,6 +161,7 @@ class ModelRequestEnd(Event):
 
     TYPE: ClassVar[str] = "span.model_request_end"
     model: str
+    model_request_start_id: str = ""  # the id of its span.model_request_start ("" in v1 logs)
     usage: Usage = field(default_factory=Usage)
     stop_reason: str | None = None
     duration_ms: int = 0
@@ -304,7 +305,7 @@ class SessionError(Event):
     TYPE: ClassVar[str] = "session.error"
     error_type: str
     message: str
-    retry_status: str  # retrying, exhausted, terminal
+    retry_status: Literal["retrying", "exhausted", "terminal"]
     mcp_server_name: str | None = None  # for mcp_connection_failed_error
 
 
@@ -337,81 +338,13 @@ STATUS_TYPES = frozenset({StatusRunning.TYPE, StatusIdle.TYPE, StatusTerminated.
 
 
 def parse_line(line: str | bytes) -> Event:
-    """Validate one log line and build its event; raises InvalidEvent."""
-    try:
-        raw = json.loads(line)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidEvent(f"not JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise InvalidEvent("not a JSON object")
-    return from_dict(raw)
+    """Validate one log line (schema v1 or v2) and build its event; raises InvalidEvent."""
+    return wire.parse_line(line)
 
 
 def from_dict(raw: dict[str, Any]) -> Event:
-    """Build an event from its decoded JSON object; raises InvalidEvent."""
-    if raw.get("v") != SCHEMA_VERSION:
-        raise InvalidEvent(f"unsupported schema version {raw.get('v')!r}")
-    cls = EVENT_TYPES.get(raw.get("type"))  # type: ignore[arg-type]
-    if cls is None:
-        raise InvalidEvent(f"unknown event type {raw.get('type')!r}")
-    kwargs: dict[str, Any] = {}
-    hints, required = _schema(cls)
-    for name, hint in hints.items():
-        if name in raw:
-            kwargs[name] = _check(cls.TYPE, name, hint, raw[name])
-        elif name in required:
-            raise InvalidEvent(f"{cls.TYPE} is missing {name!r}")
-    if kwargs.get("seq", -1) < 0:
-        raise InvalidEvent("missing or negative seq")
-    return cls(**kwargs)
+    """Build an event from its decoded JSON object (v1 or v2); raises InvalidEvent."""
+    return wire.from_dict(raw)
 
 
-_SCHEMAS: dict[type[Event], tuple[dict[str, Any], frozenset[str]]] = {}
-
-
-def _schema(cls: type[Event]) -> tuple[dict[str, Any], frozenset[str]]:
-    """Each field's type, and the names of the required ones; worked out once per type."""
-    if cls not in _SCHEMAS:
-        hints = get_type_hints(cls)
-        types = {f.name: hints[f.name] for f in fields(cls)}
-        required = {f.name for f in fields(cls) if f.default is MISSING}
-        required -= {f.name for f in fields(cls) if f.default_factory is not MISSING}
-        _SCHEMAS[cls] = (types, frozenset(required | {"seq", "id", "ts"}))
-    return _SCHEMAS[cls]
-
-
-def _check(type_name: str, name: str, hint: Any, value: Any) -> Any:
-    """Return `value` converted to the field's type, or raise InvalidEvent."""
-    if hint is Usage:
-        if not isinstance(value, dict):
-            raise InvalidEvent(f"{type_name}.{name} is not an object")
-        try:
-            return Usage(**{k: int(v) for k, v in value.items() if k in _USAGE_KEYS})
-        except (TypeError, ValueError):
-            raise InvalidEvent(f"{type_name}.{name} has a bad token count") from None
-    if hint == tuple[str, ...]:
-        if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
-            return tuple(value)
-        raise InvalidEvent(f"{type_name}.{name} is not a list of strings")
-    if hint == tuple[Mapping[str, Any], ...]:
-        if isinstance(value, list | tuple) and all(isinstance(item, dict) for item in value):
-            return tuple(value)
-        raise InvalidEvent(f"{type_name}.{name} is not a list of objects")
-    for accepted in _ACCEPTED.get(hint, ()):
-        if isinstance(value, accepted) and not (accepted is int and isinstance(value, bool)):
-            return value
-    raise InvalidEvent(f"{type_name}.{name} has the wrong type ({type(value).__name__})")
-
-
-_USAGE_KEYS = frozenset(f.name for f in fields(Usage))
-_NONE = type(None)
-_ACCEPTED: dict[Any, tuple[type, ...]] = {
-    str: (str,),
-    int: (int,),
-    bool: (bool,),
-    float: (float, int),
-    str | None: (str, _NONE),
-    int | None: (int, _NONE),
-    float | None: (float, int, _NONE),
-    Mapping[str, Any]: (dict,),
-}
+from . import wire  # noqa: E402  (wire builds on the classes above)

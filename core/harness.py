@@ -126,7 +126,7 @@ class Harness:
         self.tools: Toolbox  # made in _load: what the sandbox is made of is in the log
         self._crashed = False  # the last harness stopped without saying so
         self._cuts_in_a_row = 0
-        self._open_span = False
+        self._open_span: str | None = None  # the id of a span.model_request_start not yet ended
         self._gave_up: errors.ModelError | None = None  # why retries ran out, for the person
         self._guard = InterruptGuard(self.limits.timeout_s)
 
@@ -221,8 +221,9 @@ class Harness:
         """One model response, fully recorded; None once retries are exhausted."""
         request = build_request(self._settings, self.context.messages, self.tools.definitions())
         for attempt in range(self.limits.max_retries + 1):
-            self._append(ev.ModelRequestStart(model=self._settings.model))
-            self._open_span = True
+            start = ev.ModelRequestStart(model=self._settings.model)
+            self._open_span = start.id  # before the append: an interrupt may follow it at once
+            self._append(start)
             started = time.monotonic()
             try:
                 response = self.model.create(
@@ -264,12 +265,13 @@ class Harness:
         content = [self._content_event(block) for block in response.content]
         end = ev.ModelRequestEnd(
             model=response.model or self._settings.model,
+            model_request_start_id=self._open_span or "",
             usage=response.usage,
             stop_reason=response.stop_reason,
             duration_ms=_ms_since(started),
             turn=self.turn,
         )
-        self._open_span = False
+        self._open_span = None
         self._append(*content, end)
 
     def _handle_stop_reason(self, response: ModelResponse) -> str | None:
@@ -289,10 +291,11 @@ class Harness:
 
     def _end_span(self, started: float, *, is_error: bool, stop_reason: str) -> None:
         if self._open_span:
-            self._open_span = False
+            start_id, self._open_span = self._open_span, None
             self._append(
                 ev.ModelRequestEnd(
                     model=self._settings.model,
+                    model_request_start_id=start_id,
                     duration_ms=_ms_since(started),
                     is_error=is_error,
                     stop_reason=stop_reason,

@@ -27,7 +27,7 @@ PYTHON_PASS = [sys.executable, "-c", "pass"]
 
 
 def rows(work: Path) -> list[Row]:
-    return [bench_append(work), *bench_start(work), bench_ls(work), *bench_tail(work),
+    return [bench_append(work), *bench_start(work), *bench_ls(work), *bench_tail(work),
             bench_follow(work)]  # fmt: skip
 
 
@@ -91,9 +91,10 @@ def write_log(path: Path, target_bytes: int) -> int:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     content = "y" * 900
     template = (
-        '{"v":1,"seq":%d,"id":"ev_%x","ts":"2026-11-24T10:00:00.000Z","type":"agent.tool_result",'
-        '"tool_use_id":"t","content":"' + content + '","is_error":false,"duration_ms":1,'
-        '"truncated":false}\n'
+        '{"v":2,"seq":%d,"id":"ev_%x","processed_at":"2026-11-24T10:00:00.000Z",'
+        '"type":"agent.tool_result","tool_use_id":"t","content":[{"type":"text","text":"'
+        + content
+        + '"}],"is_error":false,"duration_ms":1,"truncated":false}\n'
     )
     with open(path, "w") as f:
         f.write(ev.SessionCreated(seq=0, model="m").to_json() + "\n")
@@ -146,8 +147,8 @@ def _read_last_ms(directory: Path, runs: int = 20) -> float:
 # -- ls over 5,000 sessions -------------------------------------------------------------
 
 
-def fill_sessions(data_dir: Path, count: int) -> None:
-    """`count` finished sessions of a dozen events each, written directly."""
+def fill_sessions(data_dir: Path, count: int, text: str | None = None) -> None:
+    """`count` finished sessions of a dozen events each (or of log `text`), written directly."""
     events: list[ev.Event] = [
         ev.SessionCreated(model="claude-test", tools=("bash",)),
         ev.StatusRunning(pid=1, host="h"),
@@ -161,7 +162,8 @@ def fill_sessions(data_dir: Path, count: int) -> None:
             ev.AgentToolResult(tool_use_id="t", content="ok\n" * 100),
         ]
     events.append(ev.StatusIdle(stop_reason="end_turn"))
-    text = "\n".join(replace(e, seq=n).to_json() for n, e in enumerate(events)) + "\n"
+    if text is None:
+        text = "\n".join(replace(e, seq=n).to_json() for n, e in enumerate(events)) + "\n"
     sessions = data_dir / "sessions"
     sessions.mkdir(mode=0o700)
     for i in range(count):
@@ -170,13 +172,22 @@ def fill_sessions(data_dir: Path, count: int) -> None:
         (directory / "events.jsonl").write_text(text)
 
 
-def bench_ls(work: Path) -> Row:
-    many = home(work, "many")
+V1_LOG = Path(__file__).parent / "fixtures" / "v1" / "events.jsonl"  # 42 events, schema v1
+
+
+def bench_ls(work: Path) -> list[Row]:
+    """`ls` over 5,000 sessions written now (v2), and over 5,000 written by the v1 tether."""
+    many, old = home(work, "many"), home(work, "many-v1")
     fill_sessions(many, 5000)
+    fill_sessions(old, 5000, V1_LOG.read_text())
     ours = command_ms([*TETHER, "ls"], env_for(many), runs=5)
+    v1 = command_ms([*TETHER, "ls"], env_for(old), runs=5)
     base = command_ms([*TETHER, "ls"], env_for(home(work, "empty")))
-    return Row("ls, 5,000 sessions", ours, "ms", "ls, no sessions", base,
-               *at_most(ours, 300, "ms"))  # fmt: skip
+    return [
+        Row("ls, 5,000 sessions", ours, "ms", "ls, no sessions", base, *at_most(ours, 300, "ms")),
+        Row("ls, 5,000 sessions of v1 logs", v1, "ms", "ls, no sessions", base,
+            *at_most(v1, 300, "ms")),
+    ]  # fmt: skip
 
 
 # -- tail -f latency --------------------------------------------------------------------

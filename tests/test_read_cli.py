@@ -139,7 +139,7 @@ def test_tail_follow_sees_appends_from_another_process() -> None:
         assert json.loads(follower.stdout.readline())["type"] == "session.created"
         for i in range(3):
             session.append(ev.UserMessage(content=f"hello {i}"))
-            assert json.loads(follower.stdout.readline())["content"] == f"hello {i}"
+            assert ev.parse_line(follower.stdout.readline()).content == f"hello {i}"
         session.append(ev.StatusIdle(stop_reason="end_turn"))
         session.close()  # no longer running: the follower prints the rest and stops
         assert json.loads(follower.stdout.readline())["type"] == "session.status_idle"
