@@ -45,9 +45,9 @@ def _root(
 # Each command and the module that holds it, in the order `--help` lists them.
 COMMAND_MODULES = {
     "run": "run_commands", "resume": "run_commands", "tail": "read_commands",
-    "ls": "read_commands", "show": "read_commands", "kill": "run_commands",
-    "rm": "read_commands", "approve": "approve_commands", "deny": "approve_commands",
-    "config": "setup_commands", "doctor": "setup_commands",
+    "ls": "read_commands", "show": "read_commands", "export": "read_commands",
+    "kill": "run_commands", "rm": "read_commands", "approve": "approve_commands",
+    "deny": "approve_commands", "config": "setup_commands", "doctor": "setup_commands",
 }  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""Read-side commands: ls, show, tail, rm. None of them ever writes to a log."""
+"""Read-side commands: ls, show, tail, export, rm. None of them ever writes to a log."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import shutil
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -97,6 +98,34 @@ def tail(
             for event in session.follow(start, until=lambda: not session.is_locked()):
                 emit(event)
                 sys.stdout.flush()
+
+
+class ExportFormat(StrEnum):
+    managed_agents = "managed-agents"
+
+
+def export(
+    session_id: IdArgument = None,
+    last: LastOption = False,
+    format: Annotated[
+        ExportFormat,
+        typer.Option("--format", help="managed-agents: the body of Managed Agents' events.list."),
+    ] = ExportFormat.managed_agents,
+) -> None:
+    """Write a session's events for other tools, as one JSON document on stdout.
+
+    managed-agents: {"data": [...], "next_page": null}, the events Managed Agents
+    defines, with its fields only, as its events.list returns them.
+
+    Example:  tether export 01jd3k --format managed-agents > events.json
+    """
+    session = resolve_session(session_id, last)
+    check_log(session)
+    from tether.core.export import managed_agents_page
+
+    with reading(session):
+        page = managed_agents_page(session)
+    sys.stdout.write(json.dumps(page, ensure_ascii=False) + "\n")
 
 
 def rm(
@@ -190,4 +219,6 @@ def _remove_files(session: SessionLog) -> None:
         raise errors.StorageError(f"could not remove {session.dir}: {exc.strerror}") from None
 
 
-COMMANDS: dict[str, Callable[..., None]] = {"ls": ls, "show": show, "tail": tail, "rm": rm}
+COMMANDS: dict[str, Callable[..., None]] = {
+    "ls": ls, "show": show, "tail": tail, "export": export, "rm": rm,
+}  # fmt: skip
