@@ -66,6 +66,7 @@ class Usage:
 # Event rather than generated for each type, which halves the cost of importing this
 # module (and so the start of every command).
 _T = TypeVar("_T")
+Permission = Literal["allow", "ask", "deny"]
 
 
 @dataclass_transform(frozen_default=True, kw_only_default=True)
@@ -192,7 +193,7 @@ class AgentToolUse(Event):
     tool_use_id: str
     name: str
     input: Mapping[str, Any]
-    evaluated_permission: str | None = None  # allow, ask or deny, as the policy said
+    evaluated_permission: Permission | None = None  # as the policy said
 
 
 @_event
@@ -206,7 +207,7 @@ class AgentMCPToolUse(Event):
     mcp_server_name: str
     input: Mapping[str, Any]
     api_name: str
-    evaluated_permission: str | None = None
+    evaluated_permission: Permission | None = None
 
 
 @_event
@@ -238,7 +239,7 @@ class UserToolConfirmation(Event):
 
     TYPE: ClassVar[str] = "user.tool_confirmation"
     tool_use_id: str
-    result: str  # allow or deny
+    result: Literal["allow", "deny"]
     deny_message: str | None = None
     always: bool = False
 

@@ -6,9 +6,11 @@ the events in order, each with Managed Agents' fields only:
 - tether's own types (`session.created`, `sandbox.*`) have no MA counterpart
   and are left out; tether's extras on MA types (`v`, `seq`, `model`,
   `duration_ms`, a stop reason's `reason`, ...) are dropped;
-- references point where MA's do: a tool result's `tool_use_id` is the id of
-  its `agent.tool_use` *event* (the log keeps the Messages API's `toolu_` id),
-  and a span end written by a v1 tether gets the id of the start it closes.
+- references point where MA's do: a tool result's (or a confirmation's)
+  `tool_use_id`, and the `event_ids` a `requires_action` waits on, are ids of
+  `agent.tool_use` / `agent.mcp_tool_use` *events* (the log keeps the Messages
+  API's `toolu_` ids), and a span end written by a v1 tether gets the id of the
+  start it closes.
 
 Every event is validated with the installed `anthropic` SDK's type for it, so
 what comes out is what the SDK parses. The SDK (and pydantic) are imported
@@ -60,6 +62,9 @@ def _point_at_call_events(event: Event, wire: dict[str, Any], calls: dict[str, s
     for key in _CALL_REFERENCES:
         if wire.get(key) in calls:
             wire[key] = calls[wire[key]]
+    waiting = wire.get("stop_reason")
+    if isinstance(waiting, dict) and "event_ids" in waiting:  # requires_action
+        waiting["event_ids"] = [calls.get(i, i) for i in waiting["event_ids"]]
 
 
 @cache

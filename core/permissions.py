@@ -18,10 +18,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import Final
 
 from . import errors
 
-ALLOW, ASK, DENY = "allow", "ask", "deny"
+ALLOW: Final = "allow"  # Final: typed as the literals the events' fields take
+ASK: Final = "ask"
+DENY: Final = "deny"
 DECISIONS = (DENY, ASK, ALLOW)  # the order of strictness, within one place
 MCP_PREFIX = "mcp__"
 DEFAULT_RULES = (f"{ASK}:{MCP_PREFIX}*", f"{ALLOW}:*")

@@ -60,6 +60,8 @@ MA_ERROR_TYPES = {
     "overloaded_error": "model_overloaded_error",
     "rate_limit_error": "model_rate_limited_error",
     "billing_error": "billing_error",
+    "mcp_connection_failed_error": "mcp_connection_failed_error",  # with mcp_server_name
+    "mcp_authentication_failed_error": "mcp_authentication_failed_error",  # the same
 }
 MODEL_REQUEST_FAILED = frozenset({
     "api_error", "timeout_error", "connection_error", "invalid_response",
@@ -73,10 +75,13 @@ def ma_stop_reason(reason: str) -> str:
     return MA_STOP_REASONS.get(reason, UNKNOWN_STOP_REASON)
 
 
-def ma_error_type(error_type: str) -> str:
+def ma_error_type(error_type: str, mcp_server_name: str | None = None) -> str:
     if error_type in MODEL_REQUEST_FAILED:
         return "model_request_failed_error"
-    return MA_ERROR_TYPES.get(error_type, UNKNOWN_ERROR)
+    kind = MA_ERROR_TYPES.get(error_type, UNKNOWN_ERROR)
+    if kind.startswith("mcp_") and mcp_server_name is None:
+        return UNKNOWN_ERROR  # MA's MCP errors name their server
+    return kind
 
 
 @dataclass(frozen=True)
@@ -143,13 +148,15 @@ class StopReason:
 
 
 class ErrorObject:
-    """`error_type`, `message` and `retry_status` as MA's `error` object."""
+    """`error_type`, `message`, `retry_status` (and `mcp_server_name`) as MA's `error` object."""
 
     def encode(self, body: dict[str, Any]) -> None:
-        error_type = body["error_type"]
-        kind = ma_error_type(error_type)
+        error_type, server = body["error_type"], body.pop("mcp_server_name", None)
+        kind = ma_error_type(error_type, server)
         shaped = {"type": kind, "message": body.pop("message")}
         shaped["retry_status"] = {"type": body.pop("retry_status")}
+        if server is not None:
+            shaped["mcp_server_name"] = server
         if error_type != kind:
             shaped["error_type"] = error_type
         _put_in_place(body, "error_type", "error", shaped)
@@ -163,8 +170,9 @@ class ErrorObject:
             raise InvalidEvent(f"{type_name}.error is not an error object with a retry_status")
         raw["error_type"] = shaped.get("error_type", shaped["type"])
         raw["retry_status"] = status.get("type")
-        if "message" in shaped:
-            raw["message"] = shaped["message"]
+        for name in ("message", "mcp_server_name"):
+            if name in shaped:
+                raw[name] = shaped[name]
 
 
 def _put_in_place(body: dict[str, Any], name: str, wire_name: str, value: Any) -> None:

@@ -20,7 +20,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, fields
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from functools import cache
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from . import shapes
 from .events import EVENT_TYPES, SCHEMA_VERSION, Event, InvalidEvent, Usage
@@ -110,31 +112,48 @@ def schema(cls: type[Event]) -> tuple[dict[str, Any], frozenset[str]]:
 
 def _check(type_name: str, name: str, hint: Any, value: Any) -> Any:
     """Return `value` converted to the field's type, or raise InvalidEvent."""
+    accepted = _ACCEPTED.get(hint)
+    if accepted is not None:
+        if isinstance(value, accepted) and (bool in accepted or not isinstance(value, bool)):
+            return value
+        raise InvalidEvent(f"{type_name}.{name} has the wrong type ({type(value).__name__})")
     if hint is Usage:
-        if not isinstance(value, dict):
-            raise InvalidEvent(f"{type_name}.{name} is not an object")
-        try:
-            return Usage(**{k: int(v) for k, v in value.items() if k in USAGE_KEYS})
-        except (TypeError, ValueError):
-            raise InvalidEvent(f"{type_name}.{name} has a bad token count") from None
-    if get_origin(hint) is Literal:
-        if value in get_args(hint) and type(value) in (str, int):
-            return value
-        raise InvalidEvent(
-            f"{type_name}.{name} is not one of {', '.join(map(str, get_args(hint)))}"
-        )
-    if hint == tuple[str, ...]:
-        if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        return _usage(type_name, name, value)
+    if hint in _LISTS:
+        item_type, items = _LISTS[hint]
+        if isinstance(value, list | tuple) and all(isinstance(item, item_type) for item in value):
             return tuple(value)
-        raise InvalidEvent(f"{type_name}.{name} is not a list of strings")
-    if hint == tuple[Mapping[str, Any], ...]:
-        if isinstance(value, list | tuple) and all(isinstance(item, dict) for item in value):
-            return tuple(value)
-        raise InvalidEvent(f"{type_name}.{name} is not a list of objects")
-    for accepted in _ACCEPTED.get(hint, ()):
-        if isinstance(value, accepted) and not (accepted is int and isinstance(value, bool)):
-            return value
-    raise InvalidEvent(f"{type_name}.{name} has the wrong type ({type(value).__name__})")
+        raise InvalidEvent(f"{type_name}.{name} is not a list of {items}")
+    choices = _choices(hint)
+    if choices is None:
+        raise InvalidEvent(f"{type_name}.{name} has a type tether cannot read ({hint})")
+    if value in choices and (value is None or type(value) in (str, int)):
+        return value
+    raise InvalidEvent(f"{type_name}.{name} is not one of {', '.join(map(str, choices))}")
+
+
+def _usage(type_name: str, name: str, value: Any) -> Usage:
+    if not isinstance(value, dict):
+        raise InvalidEvent(f"{type_name}.{name} is not an object")
+    try:
+        return Usage(**{k: int(v) for k, v in value.items() if k in USAGE_KEYS})
+    except (TypeError, ValueError):
+        raise InvalidEvent(f"{type_name}.{name} has a bad token count") from None
+
+
+@cache
+def _choices(hint: Any) -> tuple[Any, ...] | None:
+    """The values a `Literal[...]` (or `Literal[...] | None`) allows; None for other hints."""
+    arms = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
+    found: list[Any] = []
+    for arm in arms:
+        if arm is _NONE:
+            found.append(None)
+        elif get_origin(arm) is Literal:
+            found.extend(get_args(arm))
+        else:
+            return None
+    return tuple(found)
 
 
 USAGE_KEYS = frozenset(f.name for f in fields(Usage))
@@ -148,4 +167,8 @@ _ACCEPTED: dict[Any, tuple[type, ...]] = {
     int | None: (int, _NONE),
     float | None: (float, int, _NONE),
     Mapping[str, Any]: (dict,),
+}
+_LISTS: dict[Any, tuple[type, str]] = {
+    tuple[str, ...]: (str, "strings"),
+    tuple[Mapping[str, Any], ...]: (dict, "objects"),
 }

@@ -117,10 +117,15 @@ def test_a_stop_reason_no_table_knows_still_validates_and_reads_back() -> None:
     ],
 )
 @pytest.mark.parametrize("retry_status", ["retrying", "exhausted", "terminal"])
-def test_every_session_error_validates(error_type: str, retry_status: str) -> None:
-    event = ev.SessionError(seq=2, error_type=error_type, message="m", retry_status=retry_status)
+@pytest.mark.parametrize("server", [None, "github"])
+def test_every_session_error_validates(
+    error_type: str, retry_status: Any, server: str | None
+) -> None:
+    event = ev.SessionError(
+        seq=2, error_type=error_type, message="m", retry_status=retry_status, mcp_server_name=server
+    )
     parsed = assert_valid(json.loads(event.to_json()))
-    assert parsed.error.type == shapes.ma_error_type(error_type)
+    assert parsed.error.type == shapes.ma_error_type(error_type, server)
     assert parsed.error.retry_status.type == retry_status
     assert ev.parse_line(event.to_json()) == event
 
