@@ -18,9 +18,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Final
+from typing import Final, cast
 
 from . import errors
+from .events import Permission
 
 ALLOW: Final = "allow"  # Final: typed as the literals the events' fields take
 ASK: Final = "ask"
@@ -35,7 +36,7 @@ _PATTERN = re.compile(r"[A-Za-z0-9_*?\[\]!-]{1,200}")
 class Rule:
     """One rule: calls of tools matching `pattern` get `decision`."""
 
-    decision: str
+    decision: Permission
     pattern: str
 
     def matches(self, tool: str) -> bool:
@@ -71,7 +72,7 @@ def parse_rule(text: str) -> Rule:
     decision, _, pattern = text.partition(":")
     if decision not in DECISIONS:
         raise errors.ConfigError(f"bad permission rule {text!r}: want allow, ask or deny")
-    return Rule(decision, check_pattern(pattern, f"{decision} rule"))
+    return Rule(cast(Permission, decision), check_pattern(pattern, f"{decision} rule"))
 
 
 def check_pattern(pattern: str, where: str) -> str:
