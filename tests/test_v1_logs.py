@@ -11,6 +11,7 @@ from pathlib import Path
 import e2e
 import pytest
 from fakeapi import FakeAPI, text
+from fakeapi.wire import sign
 from test_schema_v2 import MA_TYPES, assert_valid, check_export
 
 from tether.core import events as ev
@@ -96,7 +97,28 @@ def test_export_of_a_v1_session_validates(v1_session: Path) -> None:
     check_export(json.loads(result.stdout), SessionStore().open(SESSION).read())
 
 
+def signed_by_todays_fake(log: Path) -> bytes:
+    """The installed log with its thinking signed by today's fake.
+
+    The fixture was recorded against the fake of its day, which signed every thinking
+    block with the constant `sig-fake`. Today's fake signs with a key, as the API does,
+    and refuses any other signature sent back, as the API would refuse a forged one. The
+    installed copy gets today's signature over the same text; the line stays v1.
+    """
+    data = log.read_bytes()
+    for line in data.splitlines():
+        event = json.loads(line)
+        if event["type"] == "agent.thinking":
+            signed = line.replace(
+                b'"sig-fake"', json.dumps(sign("thinking", event["content"])).encode()
+            )
+            data = data.replace(line, signed)
+    log.write_bytes(data)
+    return data
+
+
 def test_a_v1_session_resumes_and_goes_on_in_v2(v1_session: Path) -> None:
+    recorded = signed_by_todays_fake(v1_session)
     with FakeAPI([text("Both files are there.")]) as api:
         env = e2e.tether_env(api.base_url, "unused")
         result = e2e.run(
@@ -114,8 +136,8 @@ def test_a_v1_session_resumes_and_goes_on_in_v2(v1_session: Path) -> None:
         "/workspace/missing.txt: no such file or directory",
     ]
     data = v1_session.read_bytes()
-    assert data.startswith(V1_BYTES)  # the v1 lines stay as they were
-    added = [json.loads(line) for line in data[len(V1_BYTES) :].splitlines()]
+    assert data.startswith(recorded)  # the v1 lines stay as they were
+    added = [json.loads(line) for line in data[len(recorded) :].splitlines()]
     assert added and all(line["v"] == 2 for line in added)
     assert [line["seq"] for line in added] == list(range(42, 42 + len(added)))
     events = SessionStore().open(SESSION).read()
