@@ -14,6 +14,7 @@ import typer
 
 from tether.core import errors
 from tether.core.events import Event
+from tether.core.session import EventLog, iter_events
 from tether.core.store import SessionLog, SessionStore
 from tether.core.summary import check_log, list_sessions, reading, session_stats
 
@@ -49,7 +50,9 @@ def show(
 
     Example:  tether show 01jd3k --json | jq .usage
     """
-    stats = session_stats(resolve_session(session_id, last))
+    session = resolve_session(session_id, last)
+    check_log(session)
+    stats = session_stats(session)
     if json_out:
         _write_json([stats.to_dict()])
     else:
@@ -95,7 +98,7 @@ def tail(
     with reading(session):
         start = _print_backlog(session, lines, since, emit)
         if follow:
-            for event in session.follow(start, until=lambda: not session.is_locked()):
+            for event in session.follow(start, until=lambda: not session.lock.held()):
                 emit(event)
                 sys.stdout.flush()
 
@@ -124,7 +127,7 @@ def export(
     from tether.core.export import managed_agents_page
 
     with reading(session):
-        page = managed_agents_page(session)
+        page = managed_agents_page(iter_events(session))
     sys.stdout.write(json.dumps(page, ensure_ascii=False) + "\n")
 
 
@@ -163,7 +166,7 @@ def _without_thinking(emit: Callable[[Event], None]) -> Callable[[Event], None]:
 
 
 def _print_backlog(
-    session: SessionLog, lines: int | None, since: int | None, emit: Callable[[Event], None]
+    session: EventLog, lines: int | None, since: int | None, emit: Callable[[Event], None]
 ) -> int:
     """Print the events asked for; returns the seq to follow from."""
     if since is not None:

@@ -3,6 +3,8 @@ built-in it resembles, so callers can catch either. `exit_codes` maps them."""
 
 from __future__ import annotations
 
+import errno
+
 
 class TetherError(Exception):
     """Root of every error tether raises on purpose; its message is one line for a person."""
@@ -98,3 +100,20 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(reason)
         self.signum = signum
         self.reason = reason
+
+
+def storage_error(doing: str, exc: OSError) -> StorageError:
+    """A StorageError for a failed write, with what to do about it."""
+    remedy = _REMEDIES.get(exc.errno or 0, "check the data dir")
+    return StorageError(
+        f"{doing}: {exc.strerror or exc}; {remedy}, or set TETHER_HOME to another directory"
+    )
+
+
+_REMEDIES = {
+    errno.ENOSPC: "free some space",
+    errno.EDQUOT: "free some space",
+    errno.EROFS: "remount it writable",
+    errno.EACCES: "make it writable",
+    errno.EPERM: "make it writable",
+}

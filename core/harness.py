@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from . import __version__, errors
+from . import __version__, errors, paths
 from . import events as ev
 from .approvals import RUN, WAIT, Approvals, Asker, Call, Gate
 from .config import parse_size
@@ -38,13 +38,12 @@ from .model import (
 )
 from .request import build_request
 from .sandbox.protocol import Resources, Sandbox
+from .session import EventLog
 from .stop_reasons import CUT_STOPS, after_response, continue_prompt, cut_call_result
-from .store import SessionLog
 from .toolbox import Toolbox
 
 log = logging.getLogger(__name__)
 
-KILL_REQUEST = "kill-requested"  # file `tether kill` leaves beside the log before SIGTERM
 INTERRUPTED_RESULT = (
     "Interrupted: the harness stopped while this tool call was running, so it may or may "
     "not have run, in part or in full. Check its effects before running it again."
@@ -101,7 +100,7 @@ class Harness:
 
     def __init__(
         self,
-        session: SessionLog,
+        session: EventLog,
         model: ModelClient,
         sandbox: Sandbox,
         observer: Observer,
@@ -135,12 +134,12 @@ class Harness:
     def wake(self, prompt: str | None = None) -> Outcome:
         """Carry the session on, after `prompt` if one is given, until the model ends
         its turn or something stops it."""
-        self.session.acquire()
+        self.session.lock.acquire()
         try:
             with self._guard:
                 return self._wake_locked(prompt)
         finally:
-            self.session.close()
+            self.session.lock.release()
 
     def _wake_locked(self, prompt: str | None) -> Outcome:
         self._load(self.session.read())
@@ -182,7 +181,9 @@ class Harness:
             pids_limit=settings.pids_limit, max_output=_max_output(settings.max_output),
         )  # fmt: skip
         hands = Hands(self.sandbox, resources, self._append, tools=settings.tools)
-        self.tools = Toolbox(settings, hands, self.mcp, self._append, self.session.dir)
+        self.tools = Toolbox(
+            settings, hands, self.mcp, self._append, paths.session_files(self.session.id)
+        )
         self.tools.load(events)
         statuses = [e for e in events if e.TYPE in ev.STATUS_TYPES]
         self._crashed = bool(statuses) and isinstance(statuses[-1], ev.StatusRunning)
@@ -377,7 +378,7 @@ class Harness:
 
     def _take_kill_request(self) -> bool:
         try:
-            (self.session.dir / KILL_REQUEST).unlink()
+            paths.kill_request(self.session.id).unlink()
         except FileNotFoundError:
             return False
         return True

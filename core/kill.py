@@ -11,47 +11,46 @@ import os
 import signal
 import socket
 import time
-from pathlib import Path
 
-from . import errors
+from . import errors, paths
 from . import events as ev
-from .harness import KILL_REQUEST
-from .store import SessionLog
+from .session import EventLog, last_status
 
 log = logging.getLogger(__name__)
 
 
-def kill(session: SessionLog, grace_s: float = 10.0) -> str:
+def kill(session: EventLog, grace_s: float = 10.0) -> str:
     """Stop the session; returns what was done ("stopped", "cleaned up", "already terminated")."""
     action = "cleaned up"
-    if session.is_locked():
+    if session.lock.held():
         _stop_harness(session, grace_s)
         action = "stopped"
-    session.acquire(wait_s=2.0)
+    session.lock.acquire(wait_s=2.0)
     try:
-        last = session.last_status()
+        last = last_status(session)
         if isinstance(last, ev.StatusTerminated):
             return action if action == "stopped" else "already terminated"
         removed = remove_containers(session.id)
+        closing: list[ev.Event] = []
         if isinstance(last, ev.StatusRunning):  # the harness died without a word
-            session.append(ev.UserInterrupt(reason="kill"))
+            closing.append(ev.UserInterrupt(reason="kill"))
         if removed:
-            session.append(ev.SandboxReleased(container_id="", reason=f"kill removed {removed}"))
-        session.append(ev.StatusTerminated(by="kill"))
+            closing.append(ev.SandboxReleased(container_id="", reason=f"kill removed {removed}"))
+        session.append_many([*closing, ev.StatusTerminated(by="kill")])
         return action
     finally:
-        (session.dir / KILL_REQUEST).unlink(missing_ok=True)
-        session.close()
+        paths.kill_request(session.id).unlink(missing_ok=True)
+        session.lock.release()
 
 
-def _stop_harness(session: SessionLog, grace_s: float) -> None:
+def _stop_harness(session: EventLog, grace_s: float) -> None:
     """SIGTERM the harness (it records the kill itself), then SIGKILL after the grace period."""
-    running = session.last_status()
+    running = last_status(session)
     if not isinstance(running, ev.StatusRunning):
         raise errors.SessionBusy(f"session {session.id} is locked, but its harness is unknown")
     if running.host != socket.gethostname():
         raise errors.SessionBusy(f"session {session.id} runs on host {running.host}; kill it there")
-    Path(session.dir / KILL_REQUEST).touch(mode=0o600)
+    paths.kill_request(session.id).touch(mode=0o600)
     _signal(running.pid, signal.SIGTERM)
     if not _wait_unlocked(session, grace_s):
         log.warning("harness %d ignored SIGTERM for %.0f s; sending SIGKILL", running.pid, grace_s)
@@ -64,9 +63,9 @@ def _signal(pid: int, signum: int) -> None:
         os.kill(pid, signum)
 
 
-def _wait_unlocked(session: SessionLog, timeout_s: float) -> bool:
+def _wait_unlocked(session: EventLog, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
-    while session.is_locked():
+    while session.lock.held():
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)

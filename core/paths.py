@@ -31,6 +31,19 @@ def sessions_dir() -> Path:
     return data_dir() / "sessions"
 
 
+def session_files(session_id: str) -> Path:
+    """The directory of a session's files on this host, beside its log in the JSONL
+    store: what `tether kill` leaves for the harness, MCP servers' logs and long
+    results. It is this host's business, whatever store holds the log."""
+    return sessions_dir() / session_id
+
+
+def kill_request(session_id: str) -> Path:
+    """The file `tether kill` leaves for the session's harness before its SIGTERM, so the
+    harness records a kill (terminated) rather than a plain SIGTERM (idle)."""
+    return session_files(session_id) / "kill-requested"
+
+
 def home_id_file() -> Path:
     """The data dir's random id, which names and labels its Docker volumes and containers."""
     return data_dir() / "home-id"

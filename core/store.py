@@ -1,4 +1,5 @@
-"""The session store: one append-only JSONL log per session, under the data dir.
+"""The JSONL directory store: one append-only JSONL log per session, under the data dir.
+It implements the session protocols of core/session.py (`Store`, `EventLog`).
 
     sessions/<id>/events.jsonl   one event a line, fsynced before append returns
     sessions/<id>/lock           flock()ed by the one process that may append
@@ -10,62 +11,37 @@ first append.
 
 from __future__ import annotations
 
-import errno
-import fcntl
+import contextlib
 import itertools
 import logging
 import os
-import re
-import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import errors, jsonl, paths
-from .events import STATUS_TYPES, Event, InvalidEvent, parse_line
+from .errors import storage_error
+from .events import Event, InvalidEvent, parse_line
+from .flock import FileLock, lock_held
+from .session import check_session_id, last_status, new_session_id, resolve_prefix
+from .session import status as session_status
+
+if TYPE_CHECKING:
+    from .summary import SessionSummary
+
+__all__ = ["SessionStore", "SessionLog", "check_session_id", "new_session_id", "lock_held"]
 
 log = logging.getLogger(__name__)
 
 LOG_NAME = "events.jsonl"
 LOCK_NAME = "lock"
-_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, sorts like time
-_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-
-_issued: tuple[int, set[str]] = (0, set())  # this process's ids of the current millisecond
-
-
-def new_session_id() -> str:
-    """13 characters: 9 of milliseconds since the epoch (sortable), 4 random.
-
-    Four random characters are 20 bits, so ids made in a burst within one
-    millisecond would collide about once in 2,000 pairs; this process never
-    hands out the same one twice.
-    """
-    global _issued
-    ms = time.time_ns() // 1_000_000
-    stamp = "".join(_ID_ALPHABET[(ms >> shift) & 31] for shift in range(40, -5, -5))
-    if _issued[0] != ms:
-        _issued = (ms, set())
-    while True:
-        suffix = "".join(secrets.choice(_ID_ALPHABET) for _ in range(4))
-        if suffix not in _issued[1]:
-            _issued[1].add(suffix)
-            return stamp + suffix
-
-
-def check_session_id(session_id: str) -> str:
-    if not _ID_PATTERN.fullmatch(session_id):
-        raise errors.UsageError(
-            f"bad session id {session_id!r}: use 1-64 letters, digits, '.', '_' or '-'"
-        )
-    return session_id
 
 
 class SessionStore:
-    """All sessions under one data directory."""
+    """All sessions under one data directory (a `session.Store`)."""
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root if root is not None else paths.sessions_dir()
@@ -99,18 +75,7 @@ class SessionStore:
 
     def resolve(self, prefix: str) -> str:
         """The one session id that is `prefix` or starts with it."""
-        ids = self.ids()
-        if prefix in ids:
-            return prefix
-        matches = sorted(i for i in ids if i.startswith(prefix)) if prefix else []
-        if not matches:
-            raise errors.SessionNotFound(f"no session matches {prefix!r}")
-        if len(matches) > 1:
-            shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
-            raise errors.AmbiguousSession(
-                f"{prefix!r} matches {len(matches)} sessions ({shown}); give more characters"
-            )
-        return matches[0]
+        return resolve_prefix(self.ids(), prefix)
 
     def open(self, prefix: str) -> SessionLog:
         session = SessionLog(self.root / self.resolve(prefix))
@@ -122,56 +87,42 @@ class SessionStore:
         return session
 
     def last(self) -> SessionLog:
-        """The most recently created session."""
-        newest: tuple[str, str] | None = None
+        """The most recently created session (by the time of its first event)."""
+        created = []
         for session_id in self.ids():
-            created = SessionLog(self.root / session_id).created_ts()
-            if created is not None and (newest is None or (created, session_id) > newest):
-                newest = (created, session_id)
-        if newest is None:
+            with contextlib.suppress(OSError):  # a broken session is nobody's last
+                first = SessionLog(self.root / session_id).read(0, 1)
+                created += [(first[0].ts, session_id)] if first else []
+        if not created:
             raise errors.SessionNotFound("there are no sessions yet")
-        return SessionLog(self.root / newest[1])
+        return SessionLog(self.root / max(created)[1])
+
+    def summaries(self) -> list[SessionSummary]:
+        """Every session's summary, each from the head and tail of its log (see jsonl_summary)."""
+        from .jsonl_summary import summarize
+
+        try:
+            ids = self.ids()
+        except OSError as exc:
+            raise errors.LogCorrupt(f"cannot list {self.root}: {exc.strerror}") from None
+        root = str(self.root)  # plain strings: pathlib costs more than the reading here
+        return [summarize(session_id, os.path.join(root, session_id)) for session_id in ids]
 
 
 class SessionLog:
-    """One session's event log. Reading is free; appending takes the session's lock."""
+    """One session's JSONL log (a `session.EventLog`). Reading is free; appending takes
+    the session's lock."""
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
         self.id = directory.name
         self.log_path = directory / LOG_NAME
         self.lock_path = directory / LOCK_NAME
+        self.lock = FileLock(self.lock_path, self.id, on_release=self._close_file)
         self._fd: int | None = None
-        self._lock_fd: int | None = None
         self._next_seq = 0
 
     # -- writing ---------------------------------------------------------------
-
-    def acquire(self, wait_s: float = 0.2) -> None:
-        """Take the session's lock, or raise SessionBusy if another process holds it.
-
-        Readers that test the lock hold it shared for microseconds, so a busy lock
-        is tried again for `wait_s` before it counts as another writer's.
-        """
-        if self._lock_fd is not None:
-            return
-        try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise storage_error(f"cannot lock session {self.id} ({self.lock_path})", exc) from None
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    raise errors.SessionBusy(
-                        f"session {self.id} is running in another harness"
-                    ) from None
-                time.sleep(0.01)
-        self._lock_fd = fd
 
     def append(self, event: Event) -> int:
         """Write `event` with the next seq, fsync it, and return the seq."""
@@ -200,15 +151,13 @@ class SessionLog:
         self._next_seq += len(written)
         return written
 
-    def close(self) -> None:
-        """Release the lock and the file; the log stays as it is."""
-        for fd in (self._fd, self._lock_fd):
-            if fd is not None:
-                os.close(fd)
-        self._fd = self._lock_fd = None
+    def _close_file(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def _open_for_append(self) -> None:
-        self.acquire()
+        self.lock.acquire()
         try:
             self._fd = os.open(
                 self.log_path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
@@ -241,8 +190,9 @@ class SessionLog:
 
     def read(self, start: int = 0, stop: int | None = None) -> list[Event]:
         """Events `[start:stop]` by position, like a list slice; negative counts from the end."""
-        if start < 0 and stop is None:
-            return self._read_tail(-start)
+        if start < 0 and (stop is None or stop < 0):
+            tail = self._read_tail(-start)  # from the end: a window costs its own size
+            return tail if stop is None else tail[: max(0, len(tail) + stop)]
         if start < 0 or (stop is not None and stop < 0):
             return self.read()[start:stop]
         return list(self._iter_from(start, stop))
@@ -310,66 +260,23 @@ class SessionLog:
                 log.warning("session %s: skipping a torn last line", self.id)
             yield from jsonl.lines_backwards(f, complete)
 
-    # -- status ----------------------------------------------------------------
+    # -- shorthands for code that holds this class (the protocol's way is on the right) ----
+
+    def acquire(self, wait_s: float = 0.2) -> None:
+        self.lock.acquire(wait_s)  # session.lock.acquire()
+
+    def close(self) -> None:
+        """Release the lock and the file; the log stays as it is."""
+        self.lock.release()  # session.lock.release()
 
     def is_locked(self) -> bool:
-        """Whether some process (a live harness) holds the session's lock."""
-        return self._lock_fd is not None or lock_held(self.lock_path)
+        return self.lock.held()  # session.lock.held()
 
     def last_status(self) -> Event | None:
-        """The latest status event, however far back it is, read from the end."""
-        return next((e for e in self._events_backwards() if e.TYPE in STATUS_TYPES), None)
+        return last_status(self)
 
     def status(self) -> str:
-        """running, idle, terminated or crashed: derived from the log and the lock."""
-        if self.is_locked():
-            return "running"
-        last = self.last_status()
-        if last is None or last.TYPE == "session.status_running":
-            return "crashed"
-        return "terminated" if last.TYPE == "session.status_terminated" else "idle"
-
-    def created_ts(self) -> str | None:
-        """The `ts` of the first event, read from the first line only."""
-        try:
-            with open(self.log_path, "rb") as f:
-                first = f.readline()
-        except OSError:
-            return None
-        event = _parse_or_warn(self.id, first) if first.endswith(b"\n") else None
-        return event.ts if event is not None else None
-
-
-def storage_error(doing: str, exc: OSError) -> errors.StorageError:
-    """A StorageError for a failed write, with what to do about it."""
-    remedy = _REMEDIES.get(exc.errno or 0, "check the data dir")
-    return errors.StorageError(
-        f"{doing}: {exc.strerror or exc}; {remedy}, or set TETHER_HOME to another directory"
-    )
-
-
-_REMEDIES = {
-    errno.ENOSPC: "free some space",
-    errno.EDQUOT: "free some space",
-    errno.EROFS: "remount it writable",
-    errno.EACCES: "make it writable",
-    errno.EPERM: "make it writable",
-}
-
-
-def lock_held(lock_path: str | os.PathLike[str]) -> bool:
-    """Whether some process holds the lock file's flock (tested shared, for microseconds)."""
-    try:
-        fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError as exc:
-        return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
-    finally:
-        os.close(fd)
-    return False
+        return session_status(self)
 
 
 def _parse_or_warn(session_id: str, line: bytes) -> Event | None:
