@@ -64,10 +64,28 @@ def connect_engine() -> tuple[Check, Any]:
 
         problem = f"no answer at {host}: {root_cause(exc)}"
         return Check("docker engine", FAIL, problem, _engine_remedy(exc)), None
-    api = version.get("ApiVersion", "?")
-    return Check(
-        "docker engine", OK, f"Docker {version.get('Version')} (API {api}) at {host}"
-    ), client
+    detail = f"{engine_name(version)} (API {version.get('ApiVersion', '?')})"
+    return Check("docker engine", OK, f"{detail} over {transport(host)} at {host}"), client
+
+
+def engine_name(version: dict[str, Any]) -> str:
+    """`Docker 27.3.1` or `Podman 4.3.1`: what answers behind the Docker API."""
+    platform = str((version.get("Platform") or {}).get("Name", ""))
+    components = [str(c.get("Name", "")) for c in version.get("Components") or []]
+    kind = "Podman" if any("podman" in n.lower() for n in [platform, *components]) else "Docker"
+    return f"{kind} {version.get('Version', '?')}"
+
+
+def transport(host: str) -> str:
+    """How the engine is reached, from DOCKER_HOST's scheme."""
+    scheme = host.split("://", 1)[0] if "://" in host else "unix"
+    if scheme == "tcp" and os.environ.get("DOCKER_TLS_VERIFY"):
+        return "tcp with TLS"
+    return _TRANSPORTS.get(scheme, scheme)
+
+
+_TRANSPORTS = {"unix": "a unix socket", "npipe": "a named pipe", "ssh": "ssh", "tcp": "tcp",
+               "http": "tcp", "https": "tcp with TLS"}  # fmt: skip
 
 
 def _engine_remedy(exc: Exception) -> str:
