@@ -215,7 +215,9 @@ class DockerSandbox:
             state = self.api.inspect_container(self.container_id)["State"]
         except docker.errors.NotFound:
             state = {"Status": "removed"}
-        if not state.get("Running"):
+        # A container still "created" was never started, so not lost: the engine refused
+        # to start it (podman where it cannot raise its rlimits, say) and says why.
+        if not state.get("Running") and state.get("Status") != "created":
             self._close_terminal()
             reason = "killed (out of memory)" if state.get("OOMKilled") else state.get("Status")
             raise errors.SandboxLost(
