@@ -3,7 +3,8 @@
 #   1. install what the tests need (Debian's docker.io, debootstrap, venv, and
 #      zsh, fish and jq for the completion and README-snippet tests, nodejs and
 #      npm for an MCP server from npm, busybox-static for a sandbox image without
-#      bash or coreutils);
+#      bash or coreutils, openssh-server for DOCKER_HOST=ssh://, podman and
+#      catatonit for podman's Docker API);
 #   2. start dockerd unless an engine already answers;
 #   3. build the offline test image unless it exists;
 #   4. install tether with its test extras into .venv;
@@ -22,10 +23,18 @@ command -v jq >/dev/null || missing+=(jq)  # the README's CI snippet uses it
 command -v node >/dev/null || missing+=(nodejs)  # runs @modelcontextprotocol/server-everything
 command -v npm >/dev/null || missing+=(npm)
 [[ -x /bin/busybox ]] || missing+=(busybox-static)  # a sandbox image of busybox alone
+[[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)  # tests start their own sshd, on loopback
+command -v podman >/dev/null || missing+=(podman)
+[[ -x /usr/libexec/podman/catatonit ]] || missing+=(catatonit)  # podman's --init
 if ((${#missing[@]})); then
   echo "installing ${missing[*]}..." >&2
+  # Installing must not start services (openssh-server would start a system sshd):
+  # invoke-rc.d and deb-systemd-invoke obey policy-rc.d, if none is there already.
+  policy=/usr/sbin/policy-rc.d
+  [[ -e $policy ]] || { printf '#!/bin/sh\nexit 101\n' >$policy && chmod +x $policy && made_policy=1; }
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  [[ -z ${made_policy:-} ]] || rm -f $policy
 fi
 
 engine_answers() { timeout 5 docker version >/dev/null 2>&1; }

@@ -99,6 +99,9 @@ class Recorder:
     def text(self, delta: str) -> None:
         pass
 
+    def thinking(self, delta: str) -> None:
+        pass
+
 
 def wake(
     session: EventLog, api: FakeAPI, sandbox: FakeSandbox | None = None, **limits: Any
