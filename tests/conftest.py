@@ -8,11 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e import remove_home_sandboxes, tether_env
+from e2e import IN_CI, TEST_IMAGE, remove_home_sandboxes, tether_env
 from fakeapi import FakeAPI
-
-TEST_IMAGE = os.environ.get("TETHER_TEST_IMAGE", "tether-test:bookworm")
-IN_CI = bool(os.environ.get("CI"))
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,9 @@ from typing import Any
 from tether.core import events as ev
 from tether.core.store import SessionStore
 
+TEST_IMAGE = os.environ.get("TETHER_TEST_IMAGE", "tether-test:bookworm")
+IN_CI = bool(os.environ.get("CI"))
+
 API_KEY = "sk-ant-test-SECRET-4f2b9c"
 TETHER = [sys.executable, "-m", "tether.cli"]
 

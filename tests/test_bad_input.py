@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 from e2e import (
+    TEST_IMAGE,
     assert_invariants,
     json_lines,
     of_type,
@@ -42,7 +43,6 @@ from tether.core import events as ev
 from tether.core.exit_codes import ExitCode
 from tether.core.store import SessionStore
 
-TEST_IMAGE = os.environ.get("TETHER_TEST_IMAGE", "tether-test:bookworm")
 LONG_ID = "a" * 200
 AS_ROOT = os.geteuid() == 0
 

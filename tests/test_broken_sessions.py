@@ -14,14 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e import TETHER, json_lines, only_session_id, session_events, tether_env
+from e2e import TEST_IMAGE, TETHER, json_lines, only_session_id, session_events, tether_env
 from fakeapi import FakeAPI, text
 
 from tether.core import events as ev
 from tether.core.exit_codes import ExitCode
 from tether.core.store import SessionStore
-
-TEST_IMAGE = os.environ.get("TETHER_TEST_IMAGE", "tether-test:bookworm")
 
 
 def tether(

@@ -15,7 +15,7 @@ from typing import Any
 import e2e
 import engines
 import pytest
-from conftest import IN_CI, TEST_IMAGE
+from e2e import IN_CI, TEST_IMAGE
 from fakeapi import FakeAPI, text, tool_use
 
 from tether.core import events as ev

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TEST_IMAGE
-from e2e import assert_invariants, of_type, run, start, tether_env
+from e2e import TEST_IMAGE, assert_invariants, of_type, run, start, tether_env
 from fakeapi import FakeAPI, Reply, Request, text, tool_use
 from faults import (
     COUNTER,

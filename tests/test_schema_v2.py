@@ -26,8 +26,7 @@ from anthropic.types.beta.sessions import (
     BetaManagedAgentsSessionEvent,
     BetaManagedAgentsSessionEventType,
 )
-from conftest import TEST_IMAGE
-from e2e import tether_env
+from e2e import TEST_IMAGE, tether_env
 from fakeapi import FakeAPI
 from hypothesis import given
 from hypothesis import strategies as st

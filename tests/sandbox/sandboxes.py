@@ -9,9 +9,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from e2e import TEST_IMAGE
+
 from tether.core.sandbox import DockerSandbox, Resources, remove_session_resources
 
-TEST_IMAGE = os.environ.get("TETHER_TEST_IMAGE", "tether-test:bookworm")
 NO_BASH_IMAGE = "tether-test:nobash"
 BUSYBOX_IMAGE = "tether-test:busybox"
 BUSYBOX = "/bin/busybox"  # Debian's busybox-static; tests/run.sh installs it
