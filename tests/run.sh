@@ -8,8 +8,10 @@
 #   2. start dockerd unless an engine already answers;
 #   3. build the offline test image unless it exists;
 #   4. install tether with its test extras into .venv;
-#   5. lint (ruff), type-check (mypy), and run pytest.
-# Extra arguments go to pytest.
+#   5. lint (ruff), type-check (mypy), and run pytest: four workers (most tests wait
+#      on Docker and subprocesses, not the CPU), one file per worker so a module's
+#      shared sandbox or session is made once. TETHER_TEST_WORKERS=0 runs them in one
+#      process. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,4 +71,4 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy core cli
-exec .venv/bin/python -m pytest "$@"
+exec .venv/bin/python -m pytest -n "${TETHER_TEST_WORKERS:-4}" --dist loadfile "$@"
