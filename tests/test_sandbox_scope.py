@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from e2e import TETHER, kill9, of_type, run, wait_for
-from fakeapi import FakeAPI, text, tool_use
+from fakeapi import FakeAPI, by_prompt, text, tool_use
 
 from tether.core import events as ev
 from tether.core.store import SessionStore
@@ -84,7 +84,9 @@ def test_a_relative_home_in_two_projects_sweeps_not_the_others_sandbox(
     for project in (one, two):
         (project / ".tether").mkdir(parents=True)
     relative = home_env(env, ".tether")
-    api.add(bash("sleep 8; echo finished"), bash("true"), text("ok"), text("ok"))
+    api.responder = by_prompt(
+        {"long": [bash("sleep 8; echo finished"), text("ok")], "short": [bash("true"), text("ok")]}
+    )
     session_id = unique_id()
     first = start_in(one, ["run", "--session-id", session_id, "long"], relative)
     provisioned(one / ".tether", session_id)
@@ -105,7 +107,9 @@ def test_a_copied_data_dir_sweeps_not_the_originals_live_sandbox(
     api.add(bash("true"), text("ok"))
     assert run(["run", "first"], home_env(env, original)).returncode == 0
     shutil.copytree(original, copy)  # the same home id, as a restored backup has
-    api.add(bash("sleep 8; echo finished"), bash("true"), text("ok"), text("ok"))
+    api.responder = by_prompt(
+        {"long": [bash("sleep 8; echo finished"), text("ok")], "short": [bash("true"), text("ok")]}
+    )
     session_id = unique_id()
     first = start_in(tmp_path, ["run", "--session-id", session_id, "long"], home_env(env, original))
     provisioned(original, session_id)

@@ -148,6 +148,22 @@ def stream_error(
     return base.with_(error_after_events=after_events, error_type=type, error_message=msg)
 
 
+def by_prompt(scripts: Mapping[str, list[Reply]]) -> Responder:
+    """A responder for sessions that run at once: each answered from its own script,
+    chosen by the text of the session's first prompt, whatever order requests arrive in."""
+    queues = {prompt: list(replies) for prompt, replies in scripts.items()}
+
+    def reply(request: Request) -> Reply:
+        first = request.body["messages"][0]["content"]
+        prompt = first if isinstance(first, str) else first[0].get("text", "")
+        left = queues.get(prompt)
+        if not left:
+            return error(500, message=f"fakeapi: no reply left for the session of {prompt!r}")
+        return left.pop(0)
+
+    return reply
+
+
 def new_tool_use_id() -> str:
     return "toolu_fake" + uuid.uuid4().hex[:20]
 
