@@ -30,6 +30,7 @@ from . import console, tools
 if TYPE_CHECKING:
     from tether.core.harness import Observer, Outcome
     from tether.core.mcp_client import MCPClients
+    from tether.core.workspace import Source
 
 
 def require_api_key() -> str:
@@ -157,17 +158,19 @@ def observer_for(json_mode: bool, quiet: bool, hide_thinking: bool = False) -> O
 
 
 def start(
-    text: str, settings: Settings, session_id: str | None, *, json_mode: bool, quiet: bool,
-    hide_thinking: bool = False,
+    text: str, settings: Settings, source: Source, session_id: str | None, *, json_mode: bool,
+    quiet: bool, hide_thinking: bool = False,
 ) -> int:  # fmt: skip
     """Create a session for `text` and run it; returns the exit code."""
     api_key = require_api_key()
     session_id = new_session_id() if session_id is None else check_session_id(session_id)
     servers = tools.load_servers(settings.mcp_config)
-    created = _created(session_id, settings, tools.created_fields(settings, servers))
-    session = SessionStore().create(created, session_id)
+    extra = tools.created_fields(settings, servers)
+    session = SessionStore().create(_created(session_id, settings, source, extra), session_id)
     session.append(ev.UserMessage(content=text))
     _announce(session, session.read(), json_mode, quiet)
+    if source.kind == "empty" and source.note and not quiet:
+        console.err.print(f"[dim]note: {source.note}[/]", highlight=False)
     limits = {
         "max_turns": settings.max_turns,
         "token_budget": settings.token_budget,
@@ -229,14 +232,19 @@ def write_error_result(exit_code: int, message: str) -> None:
     })  # fmt: skip
 
 
-def _created(session_id: str, settings: Settings, extra: dict[str, Any]) -> ev.SessionCreated:
+def _created(
+    session_id: str, settings: Settings, source: Source, extra: dict[str, Any]
+) -> ev.SessionCreated:
     from tether.core.sandbox.tools import TOOL_SPECS
 
     return ev.SessionCreated(
         **extra,
         session_id=session_id, model=settings.model, system=settings.system,
         tools=tuple(spec.name for spec in TOOL_SPECS), image=settings.image,
-        workspace=settings.workspace, network=settings.network, max_turns=settings.max_turns,
+        workspace=source.path if source.kind == "bind" else None,
+        workspace_source=source.kind,
+        workspace_from=source.path if source.kind != "bind" else None,
+        network=settings.network, max_turns=settings.max_turns,
         max_tokens=settings.max_tokens, thinking=settings.thinking, effort=settings.effort,
         token_budget=settings.token_budget,
         timeout_s=settings.timeout_s, memory=settings.memory, cpus=settings.cpus,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,6 +13,9 @@ from tether.core import config, errors, permissions
 
 from . import console, live
 from .ids import IdArgument, LastOption, resolve_session
+
+if TYPE_CHECKING:
+    from tether.core.workspace import Source
 
 Prompt = Annotated[
     str | None,
@@ -78,8 +82,23 @@ def run(
     budget: Budget = None,
     timeout: Timeout = None,
     image: Annotated[str | None, typer.Option(help="Sandbox image.")] = None,
+    from_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="DIR",
+            help="Start /workspace as a copy of DIR (not the git tree here).",
+        ),
+    ] = None,
     workspace: Annotated[
-        str | None, typer.Option(help="Host directory to mount at /workspace.")
+        str | None,
+        typer.Option(
+            metavar="DIR", help="Mount DIR itself at /workspace: the agent writes it live."
+        ),
+    ] = None,
+    empty: Annotated[bool, typer.Option("--empty", help="Start with an empty /workspace.")] = False,
+    copy_limit: Annotated[
+        str | None, typer.Option(metavar="SIZE", help="Most --from copies (not of git trees).")
     ] = None,
     network: Annotated[bool | None, typer.Option(help="Give the sandbox a network.")] = None,
     memory: Annotated[str | None, typer.Option(help="Sandbox memory limit, e.g. 2g.")] = None,
@@ -111,14 +130,15 @@ def run(
             "model": model, "system": system, "max_turns": max_turns, "max_tokens": max_tokens,
             "thinking": thinking, "effort": effort,
             "token_budget": budget, "timeout_s": timeout, "image": image, "network": network,
-            "workspace": workspace, "memory": memory,
+            "workspace": workspace, "memory": memory, "copy_limit": copy_limit,
             "cpus": cpus, "pids_limit": pids, "max_output": max_output, "base_url": base_url,
             "mcp_config": mcp_config or None, "mcp_timeout_s": mcp_timeout,
             "permissions": permissions.layer(allow or (), ask or (), deny or ()) or None,
         }  # fmt: skip
         settings = config.resolve(flags).settings
+        source = _workspace_source(settings, from_dir, workspace, empty)
         code = live.start(
-            text, settings, session_id, json_mode=json_mode, quiet=quiet,
+            text, settings, source, session_id, json_mode=json_mode, quiet=quiet,
             hide_thinking=hide_thinking,
         )  # fmt: skip
     raise typer.Exit(code)
@@ -167,6 +187,20 @@ def kill(
     log = resolve_session(session, last)
     action = kill_session(log, grace_s=grace)
     console.out.print(f"{log.id}: {action}")
+
+
+def _workspace_source(
+    settings: config.Settings, from_dir: str | None, bind_flag: str | None, empty: bool
+) -> Source:
+    """Where /workspace comes from. A --workspace from the environment or the config file
+    gives way to --from or --empty on the command line."""
+    from tether.core import workspace
+
+    bind = bind_flag or (None if from_dir or empty else settings.workspace)
+    limit = config.parse_size(settings.copy_limit)
+    return workspace.choose(
+        from_dir=from_dir, bind=bind, empty=empty, cwd=os.getcwd(), copy_limit=limit
+    )
 
 
 def read_prompt(prompt: str | None) -> str:

@@ -43,7 +43,9 @@ class Settings:
     image: str = DEFAULT_IMAGE
     """Sandbox image."""
     workspace: str | None = None
-    """Host directory mounted at /workspace; unset means a Docker volume per session."""
+    """Host directory mounted live at /workspace; unset means a Docker volume per session."""
+    copy_limit: str = "1g"
+    """Most bytes `--from DIR` copies from a directory that is not a git work tree."""
     network: bool = False
     """Give the sandbox a network."""
     memory: str = "2g"
@@ -83,6 +85,7 @@ _TYPES: dict[str, type] = {
     "timeout_s": float,
     "image": str,
     "workspace": str,
+    "copy_limit": str,
     "network": bool,
     "memory": str,
     "cpus": float,
@@ -272,6 +275,7 @@ _CHECKS = {
     "workspace": _existing_dir,
     "base_url": _url,
     "max_output": _size,
+    "copy_limit": _size,
     "thinking": _one_of(*THINKING),
     "effort": _one_of(*EFFORTS),
 }

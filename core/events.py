@@ -32,7 +32,9 @@ class SessionCreated(Event):
     system: str | None = None
     tools: tuple[str, ...] = ()
     image: str = ""
-    workspace: str | None = None  # a host directory, or None for a Docker volume
+    workspace: str | None = None  # a host directory mounted live, or None for a Docker volume
+    workspace_source: str = "empty"  # git, dir (copies of workspace_from), empty, bind, fork
+    workspace_from: str | None = None  # the host directory the workspace is a copy of
     network: bool = False
     max_turns: int | None = None
     max_tokens: int = 8192
@@ -49,6 +51,8 @@ class SessionCreated(Event):
     mcp_config: tuple[str, ...] = ()  # the MCP config files, re-read on resume (secrets stay there)
     mcp_servers: tuple[str, ...] = ()  # the names of the servers they defined
     permissions: tuple[str, ...] = ()  # DECISION:PATTERN rules, the first match winning
+    parent: str | None = None  # the session this one is a fork of
+    parent_seq: int | None = None  # the parent's last event this one carries
 
 
 @_event
@@ -192,6 +196,34 @@ class SandboxReleased(Event):
 
 
 @_event
+class WorkspacePrepared(Event):
+    """The workspace is ready (copied, restored for a fork, or as it was) and its first
+    checkpoint taken: what `tether diff` compares with. `error` says why there is none."""
+
+    TYPE: ClassVar[str] = "workspace.prepared"
+    source: str  # as session.created's workspace_source
+    files: int = 0  # copied from the host
+    bytes: int = 0
+    skipped: tuple[str, ...] = ()  # files that could not be read, with why (the first 20)
+    checkpoint: str = ""
+    error: str | None = None
+    duration_ms: int = 0
+
+
+@_event
+class WorkspaceCheckpoint(Event):
+    """The workspace's files after a tool call that can change them, or why not."""
+
+    TYPE: ClassVar[str] = "workspace.checkpoint"
+    tool_use_id: str
+    checkpoint: str = ""  # content-addressed id; "" when it failed
+    changed: int = 0  # files changed since the previous checkpoint
+    files: tuple[str, ...] = ()  # the first 50 of them, as "M path", "A path", "D path"
+    error: str | None = None
+    duration_ms: int = 0
+
+
+@_event
 class StatusRunning(Event):
     TYPE: ClassVar[str] = "session.status_running"
     pid: int
@@ -243,6 +275,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SandboxProvisioned,
         SandboxLost,
         SandboxReleased,
+        WorkspacePrepared,
+        WorkspaceCheckpoint,
         StatusRunning,
         StatusIdle,
         StatusTerminated,

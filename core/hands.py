@@ -16,6 +16,7 @@ from typing import Any
 
 from . import errors
 from . import events as ev
+from .checkpoints import CHANGES_FILES, SessionWorkspace
 from .request import cached_tools
 from .sandbox.protocol import Resources, Sandbox, ToolResult
 from .sandbox.tools import TOOL_SPECS, check_input
@@ -42,21 +43,41 @@ class Hands:
         record: Callable[[ev.Event], None],
         on_output: Callable[[bytes], None] | None = None,
         tools: Iterable[str] = (),
+        workspace: SessionWorkspace | None = None,
     ) -> None:
         self.sandbox = sandbox
         self.resources = resources
         self.record = record
         self.on_output = on_output  # a bash command's output as it comes, for a live view
+        self.workspace = workspace
         self.container: str | None = None  # the one recorded as provisioned, if any
         names = set(tools)
         specs = [spec.to_api() for spec in TOOL_SPECS if spec.name in names]
         self.definitions: tuple[Mapping[str, Any], ...] = tuple(cached_tools(specs))
         """The tool definitions each model request carries (the last one cached)."""
 
+    def wake(self) -> None:
+        """The harness woke: take the checkpoint a dead harness missed, and start making
+        the workspace ready in the background (the first model request never waits)."""
+        if self.workspace is None:
+            return
+        if self.workspace.pending is not None and self.workspace.history.prepared is not None:
+            self.checkpoint(self.workspace.pending, "bash")
+        self.workspace.wake()
+
+    def checkpoint(self, use_id: str, name: str) -> None:
+        """After a call that can change files, record a checkpoint of the workspace."""
+        if self.workspace is not None and name in CHANGES_FILES:
+            event = self.workspace.checkpoint(use_id)
+            if event is not None:
+                self.record(event)
+
     def run(self, use_id: str, name: str, tool_input: Mapping[str, Any]) -> ev.AgentToolResult:
         """Run one call; a bad call or a lost container is an error result, not an error."""
         started = time.monotonic()
         problem = check_input(name, tool_input)
+        if self.workspace is not None and name in CHANGES_FILES:
+            self.workspace.pending = use_id
         if problem is not None:
             result = ToolResult(content=problem, is_error=True)
         else:
@@ -73,6 +94,11 @@ class Hands:
         """Remove the container (even one still being provisioned) and record it,
         unless `reason` is None: the log itself is failing and takes nothing more."""
         container, self.container = self.container, None
+        if self.workspace is not None:
+            pending = self.workspace.pending
+            if pending is not None and container is not None and reason is not None:
+                self.checkpoint(pending, "bash")  # a call cut by an interrupt may have written
+            self.workspace.release()
         try:
             self.sandbox.release()
         except errors.SandboxError as exc:
@@ -91,6 +117,7 @@ class Hands:
             return ToolResult(content=LOST_RESULT.format(reason=exc), is_error=True)
 
     def _provision(self) -> None:
+        self._record_prepared(image_ready=False)
         provisioned = self.sandbox.provision(self.resources)
         self.container = provisioned.container_id
         self.record(
@@ -100,3 +127,10 @@ class Hands:
                 duration_ms=provisioned.duration_ms,
             )
         )
+        self._record_prepared(image_ready=True)
+
+    def _record_prepared(self, image_ready: bool) -> None:
+        if self.workspace is not None:
+            prepared = self.workspace.prepare(image_ready)
+            if prepared is not None:
+                self.record(prepared)

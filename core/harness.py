@@ -20,6 +20,7 @@ from typing import Protocol
 from . import __version__, errors, paths
 from . import events as ev
 from .approvals import RUN, WAIT, Approvals, Asker, Call, Gate
+from .checkpoints import SessionWorkspace
 from .config import parse_size
 from .context import Context
 from .exit_codes import ExitCode, for_error, for_stop_reason
@@ -151,6 +152,7 @@ class Harness:
             )
             self._close_open_tool_uses()
             self._take_prompt(prompt)
+            self.tools.hands.wake()
             stop_reason = self._loop()
         except errors.Interrupted as exc:
             return self._stop_interrupted(exc)
@@ -180,7 +182,10 @@ class Harness:
             network=settings.network, memory=settings.memory, cpus=settings.cpus,
             pids_limit=settings.pids_limit, max_output=_max_output(settings.max_output),
         )  # fmt: skip
-        hands = Hands(self.sandbox, resources, self._append, tools=settings.tools)
+        workspace = SessionWorkspace(self.session.id, settings, events)
+        hands = Hands(
+            self.sandbox, resources, self._append, tools=settings.tools, workspace=workspace
+        )
         self.tools = Toolbox(
             settings, hands, self.mcp, self._append, paths.session_files(self.session.id)
         )
@@ -314,7 +319,10 @@ class Harness:
             if verdict.kind == WAIT:
                 return False
             if verdict.kind == RUN:
-                self._append(self.tools.run(self.approvals.calls[use_id]))
+                call = self.approvals.calls[use_id]
+                self._append(self.tools.run(call))
+                if call.server is None:
+                    self.tools.hands.checkpoint(use_id, call.name)
             else:
                 self._append(self._error_result(use_id, verdict.message))
         return True

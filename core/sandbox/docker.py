@@ -252,10 +252,11 @@ class DockerSandbox:
 
 
 def _user_for(resources: Resources) -> str:
-    """uid:gid in the container: the host user's for a host directory, else 1000."""
-    uid, gid = os.getuid(), os.getgid()
-    if resources.workspace and uid != 0:
-        return f"{uid}:{gid}"
+    """uid:gid in the container: one that can write the host directory, else 1000."""
+    if resources.workspace:
+        from ..workspace import bind_user
+
+        return bind_user(resources.workspace)
     return f"{SANDBOX_UID}:{SANDBOX_UID}"
 
 

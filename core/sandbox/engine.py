@@ -63,9 +63,11 @@ def _read_home_id(path: Path) -> str | None:
     return text if len(text) == _HOME_ID_LENGTH and text.isalnum() else None
 
 
-def volume_name(session_id: str) -> str:
-    """The name of the session's workspace volume in this data dir."""
-    return f"tether-{home_id()}-{session_id}"
+def volume_name(session_id: str, kind: str = "workspace") -> str:
+    """The name of the session's workspace volume in this data dir, or of its volume of
+    another `kind` (its checkpoint store)."""
+    name = f"tether-{home_id()}-{session_id}"
+    return name if kind == "workspace" else f"{name}-{kind}"
 
 
 def labels(session_id: str, role: str = "sandbox") -> dict[str, str]:
@@ -73,10 +75,10 @@ def labels(session_id: str, role: str = "sandbox") -> dict[str, str]:
     return {LABEL_SESSION: session_id, LABEL_ROLE: role, LABEL_HOME: home_id()}
 
 
-def container_labels(session_id: str) -> dict[str, str]:
+def container_labels(session_id: str, role: str = "sandbox") -> dict[str, str]:
     from . import owner
 
-    return {**labels(session_id), LABEL_OWNER: owner.current()}
+    return {**labels(session_id, role), LABEL_OWNER: owner.current()}
 
 
 def home_filter() -> list[str]:

@@ -1,0 +1,140 @@
+"""The workspace commands: `diff`, `apply` and `cp`. None needs a harness."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tether.core import errors
+
+from . import console
+from .ids import IdArgument, LastOption, resolve_session
+
+Paths = Annotated[
+    list[str] | None,
+    typer.Argument(metavar="[PATH]...", help="Only these files or folders (under /workspace).",
+                   show_default=False),
+]  # fmt: skip
+At = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        metavar="SEQ|A..B",
+        help="What the call checkpointed at event SEQ changed, or the files at A against "
+        "those at B (A may be 'start').",
+    ),
+]
+
+
+def diff(
+    session_id: IdArgument = None,
+    paths: Paths = None,
+    last: LastOption = False,
+    stat: Annotated[
+        bool, typer.Option("--stat", help="Files and counts of changed lines.")
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="A JSON list of files: status and line counts.")
+    ] = False,
+    at: At = None,
+) -> None:
+    """Show what the agent changed in its workspace since it started, as `git diff` does.
+
+    Works while the session runs, and after it stopped or crashed.
+    Example: tether diff --last --stat      or      tether diff 1m86k src/app.py
+    """
+    from tether.core.changes import Changes, diff_range
+
+    session_id, paths = _session_and_paths(session_id, paths, last)
+    changes = Changes(resolve_session(session_id, last))
+    changes.check_store()
+    span = diff_range(changes.events, at)
+    wanted = [_workspace_path(p) for p in paths or []]
+    if json_out:
+        files = changes.files(span, wanted) if span else []
+        sys.stdout.write(json.dumps([f.to_dict() for f in files], ensure_ascii=False) + "\n")
+        return
+    if span is None:
+        return  # the workspace was never used: nothing changed
+    colour = console.out.is_terminal and not console.out.no_color
+    options = [f"--color={'always' if colour else 'never'}"]
+    options += [f"--stat={console.out.width}", "--summary"] if stat else ["-M", "--binary"]
+    sys.stdout.buffer.write(changes.diff(span, wanted, options))
+    sys.stdout.flush()
+
+
+def apply(
+    session_id: IdArgument = None,
+    last: LastOption = False,
+    to: Annotated[
+        Path | None,
+        typer.Option("--to", metavar="DIR", help="Apply to DIR, not to where the copy came from."),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only say what would happen; write nothing.")
+    ] = False,
+) -> None:
+    """Bring the agent's change into the directory its workspace was copied from.
+
+    Files that changed there since are merged three-way; if any conflict, nothing is
+    written and the conflicting files are named. Example: tether apply --last
+    """
+    from tether.core.apply import ApplyConflict, apply_session
+
+    report = apply_session(
+        resolve_session(session_id, last), str(to) if to else None, check_only=check
+    )
+    for line in report.lines:
+        console.out.print(line, markup=False, highlight=False)
+    if report.conflicts:
+        raise ApplyConflict(report.conflicts)
+
+
+def cp(
+    source: Annotated[str, typer.Argument(metavar="SRC", help="ID:PATH, a host path, or '-'.")],
+    destination: Annotated[
+        str, typer.Argument(metavar="DEST", help="ID:PATH, a host path, or '-'.")
+    ],
+) -> None:
+    """Copy files between the host and a session's sandbox, as `docker cp` does.
+
+    ID:PATH is in the sandbox, relative to /workspace unless absolute; '-' is a tar
+    stream on stdin or stdout. Works whether or not the session runs.
+    Example: tether cp 1m86k:report.md .      or      tether cp ./data 1m86k:data
+    """
+    from tether.core import cp as copying
+
+    remote_source, remote_destination = copying.parse(source), copying.parse(destination)
+    if (remote_source is None) == (remote_destination is None):
+        raise errors.UsageError("give one ID:PATH and one host path (or '-'), as in docker cp")
+    if remote_source is not None:
+        done = copying.copy_out(remote_source, destination, sys.stdout.buffer)
+    else:
+        assert remote_destination is not None
+        done = copying.copy_in(source, remote_destination, sys.stdin.buffer)
+    if done:
+        console.err.print(done, markup=False, highlight=False)
+
+
+def _session_and_paths(
+    session_id: str | None, paths: list[str] | None, last: bool
+) -> tuple[str | None, list[str]]:
+    """With --last, what looks like the ID is the first PATH."""
+    if last and session_id is not None:
+        return None, [session_id, *(paths or [])]
+    return session_id, paths or []
+
+
+def _workspace_path(path: str) -> str:
+    """A PATH as git sees it inside the workspace."""
+    stripped = path.removeprefix("/workspace").lstrip("/")
+    if path.startswith("/") and not path.startswith("/workspace"):
+        raise errors.UsageError(f"{path}: only files under /workspace are compared")
+    return stripped or "."
+
+
+COMMANDS = {"diff": diff, "apply": apply, "cp": cp}

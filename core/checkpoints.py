@@ -1,0 +1,250 @@
+"""The harness's side of the workspace: made ready once, checkpointed after every
+call that can change files.
+
+Making a copied workspace ready (the host's files into the volume, then the
+first checkpoint, which `tether diff` compares with) starts in the background
+when the harness wakes, so the first model request never waits for it; the
+first tool call does. A checkpoint is recorded right after its call's result;
+one that fails is recorded with why, and the call stands.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from . import errors
+from . import events as ev
+from .workspace import COPIES, Source
+
+log = logging.getLogger(__name__)
+
+CHANGES_FILES = frozenset({"bash", "write", "edit"})  # tools that can change the workspace
+CHECKPOINT_TIMEOUT_S = 300.0
+_READY_TIMEOUT_S = 3600.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class History:
+    """What a log says about its workspace's checkpoints."""
+
+    prepared: ev.WorkspacePrepared | None = None
+    baseline: str = ""  # the first checkpoint: the workspace as it started
+    last: str = ""  # the latest checkpoint
+    pending: str | None = None  # a call that can have changed files, whose checkpoint is missing
+
+    @staticmethod
+    def of(events: Iterable[ev.Event]) -> History:
+        prepared, baseline, last, pending = None, "", "", None
+        for event in events:
+            if isinstance(event, ev.WorkspacePrepared):
+                prepared, last = event, event.checkpoint or last
+                baseline = baseline or event.checkpoint
+            elif isinstance(event, ev.WorkspaceCheckpoint):
+                last = event.checkpoint or last
+                pending = None if event.tool_use_id == pending else pending
+            elif isinstance(event, ev.AgentToolUse) and event.name in CHANGES_FILES:
+                pending = event.tool_use_id  # from its start: a call cut short may have written
+        return History(prepared=prepared, baseline=baseline, last=last, pending=pending)
+
+
+class SessionWorkspace:
+    """One wake's handle on the session's workspace and its checkpoint store."""
+
+    def __init__(
+        self, session_id: str, settings: ev.SessionCreated, events: list[ev.Event]
+    ) -> None:
+        self.session_id = session_id
+        self.settings = settings
+        self.history = History.of(events)
+        self.available = self.history.prepared is None or bool(self.history.prepared.checkpoint)
+        self.pending = self.history.pending
+        self._last = self.history.last
+        self._helper: Any = None
+        self._thread: threading.Thread | None = None
+        self._ready: tuple[ev.WorkspacePrepared | None, BaseException | None] | None = None
+        self._cancelled = threading.Event()
+
+    # -- getting ready ---------------------------------------------------------
+
+    def wake(self) -> None:
+        """Start making the workspace ready in the background (copy, first checkpoint,
+        the checkpoint helper); only if the image is already here, so nothing pulls unseen."""
+        if self.history.prepared is None or (self.available and self._helper is None):
+            self._thread = threading.Thread(target=self._get_ready, name="workspace", daemon=True)
+            self._thread.start()
+
+    def prepare(self, image_ready: bool) -> ev.WorkspacePrepared | None:
+        """Wait for the background preparation; or, once the sandbox has pulled the image,
+        prepare in the foreground. The event to record, once; None otherwise."""
+        if self._thread is not None:
+            self._thread.join(_READY_TIMEOUT_S)
+            self._thread = None
+        if self._ready is None and image_ready and self.history.prepared is None:
+            self._ready = self._attempt(check_image=False)
+        if self._ready is None:
+            return None
+        prepared, failure = self._ready
+        self._ready = (None, None)
+        if failure is not None:
+            raise failure
+        if prepared is not None:
+            self.history = History(prepared=prepared, baseline=prepared.checkpoint)
+            self._last = prepared.checkpoint or self._last
+            self.available = bool(prepared.checkpoint)
+        return prepared
+
+    def _get_ready(self) -> None:
+        self._ready = self._attempt(check_image=True)
+
+    def _attempt(
+        self, check_image: bool
+    ) -> tuple[ev.WorkspacePrepared | None, BaseException | None] | None:
+        try:
+            return self._make_ready(check_image), None
+        except _ImageMissing:
+            return None
+        except BaseException as exc:  # noqa: BLE001 - handed to the harness's thread
+            return None, exc
+
+    def _make_ready(self, check_image: bool) -> ev.WorkspacePrepared | None:
+        from .sandbox import engine
+        from .sandbox.store import Mounts, StoreHelper, StoreUnavailable
+
+        api = engine.connect().api
+        if check_image and not _image_present(api, self.settings.image):
+            raise _ImageMissing()
+        started = time.monotonic()
+        stats = self._copy(api) if self.history.prepared is None else None
+        mounts = Mounts(session_id=self.session_id, bind=self.settings.workspace)
+        helper = StoreHelper(api, self.settings.image, mounts)
+        try:
+            helper.start()
+        except StoreUnavailable as exc:
+            self.available = False
+            if stats is None:
+                return None
+            return self._prepared(stats, started, error=f"no checkpoints: {exc}")
+        except errors.SandboxError:
+            if stats is None:  # only the helper was missing: the next checkpoint tries again
+                return None
+            raise
+        if self._cancelled.is_set():
+            helper.close()
+            return None
+        self._helper = helper
+        if stats is None:
+            return None
+        return self._baseline(stats, started)
+
+    def _copy(self, api: Any) -> Any:
+        from .hostcopy import CopyStats, HostCopy
+        from .sandbox import workspace as volumes
+
+        source = self.settings.workspace_source
+        if self.settings.workspace is None:
+            volumes.create_volume(api, self.session_id, fresh=source in COPIES)
+        if source not in COPIES or not self.settings.workspace_from:
+            return CopyStats()
+        copy = HostCopy(Source(kind=source, path=self.settings.workspace_from))
+        volumes.copy_in(
+            api, self.settings.image, self.session_id, self._until_cancelled(copy.chunks())
+        )
+        return copy.stats
+
+    def _baseline(self, stats: Any, started: float) -> ev.WorkspacePrepared:
+        from .sandbox.store import text_of
+
+        if self.settings.workspace_source == "git":
+            self._helper.run("store_seed", timeout_s=CHECKPOINT_TIMEOUT_S)
+        raw = self._helper.run("store_checkpoint ''", timeout_s=CHECKPOINT_TIMEOUT_S)
+        if raw.status != 0:
+            return self._prepared(stats, started, error=f"no first checkpoint: {text_of(raw)}")
+        return self._prepared(stats, started, checkpoint=raw.output.split()[0].decode())
+
+    def _prepared(
+        self, stats: Any, started: float, checkpoint: str = "", error: str | None = None
+    ) -> ev.WorkspacePrepared:
+        return ev.WorkspacePrepared(
+            source=self.settings.workspace_source, files=stats.files, bytes=stats.bytes,
+            skipped=tuple(stats.skipped), checkpoint=checkpoint, error=error,
+            duration_ms=int((time.monotonic() - started) * 1000),
+        )  # fmt: skip
+
+    def _until_cancelled(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            if self._cancelled.is_set():
+                raise errors.Interrupted(0, "the run stopped while the workspace was copied")
+            yield chunk
+
+    # -- checkpoints -----------------------------------------------------------
+
+    def checkpoint(self, tool_use_id: str) -> ev.WorkspaceCheckpoint | None:
+        """Checkpoint the workspace after `tool_use_id`; None when there is no store."""
+        from .sandbox.store import StoreUnavailable, text_of
+
+        if not self.available:
+            return None
+        started = time.monotonic()
+        try:
+            helper = self._started_helper()
+            raw = helper.run(f"store_checkpoint '{self._last}'", timeout_s=CHECKPOINT_TIMEOUT_S)
+        except StoreUnavailable:
+            self.available = False
+            return None
+        except errors.SandboxError as exc:
+            return self._checkpoint(tool_use_id, started, error=str(exc))
+        if raw.status != 0:
+            return self._checkpoint(tool_use_id, started, error=text_of(raw))
+        head, *lines = raw.output.decode("utf-8", "replace").splitlines()
+        self._last, changed = head.split()
+        files = tuple(" ".join(line.split("\t", 1)) for line in lines if "\t" in line)
+        return self._checkpoint(
+            tool_use_id, started, checkpoint=self._last, changed=int(changed), files=files
+        )
+
+    def _checkpoint(
+        self, tool_use_id: str, started: float, **fields: Any
+    ) -> ev.WorkspaceCheckpoint:
+        self.pending = None
+        duration = int((time.monotonic() - started) * 1000)
+        return ev.WorkspaceCheckpoint(tool_use_id=tool_use_id, duration_ms=duration, **fields)
+
+    def _started_helper(self) -> Any:
+        from .sandbox import engine
+        from .sandbox.store import Mounts, StoreHelper
+
+        if self._thread is not None:
+            self.prepare(image_ready=False)
+        if self._helper is None or self._helper.container_id is None:
+            mounts = Mounts(session_id=self.session_id, bind=self.settings.workspace)
+            self._helper = StoreHelper(engine.connect().api, self.settings.image, mounts)
+            self._helper.start()
+        return self._helper
+
+    def release(self) -> None:
+        """Stop the background work and remove the checkpoint helper."""
+        self._cancelled.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        if self._helper is not None:
+            self._helper.close()
+            self._helper = None
+
+
+class _ImageMissing(Exception):
+    """The image is not here yet: the sandbox pulls it (with progress) first."""
+
+
+def _image_present(api: Any, image: str) -> bool:
+    import docker.errors
+
+    try:
+        api.inspect_image(image)
+    except docker.errors.ImageNotFound:
+        return False
+    return True

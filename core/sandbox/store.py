@@ -1,0 +1,299 @@
+"""The checkpoint store's Docker side: helper containers that run git over a
+session's workspace and its store volume.
+
+The store is a volume of its own (`volume_name(id, "store")`), mounted only in
+helpers, never in the sandbox: the agent can neither read nor write it. A
+helper runs as root with one capability, CAP_DAC_READ_SEARCH, so it reads
+every file the agent made whatever their modes, and sees the workspace
+read-only. A harness keeps one helper with a persistent shell beside its
+sandbox (a checkpoint is then one round trip, not a `docker exec`); commands
+that run without a harness (diff, apply, fork) use a one-off helper, or exec
+in the harness's helper when there is one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import tarfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from .. import errors
+from . import engine
+from .engine import LABEL_ROLE, engine_errors
+from .shell import PersistentShell, RawRun, ShellClosed, ShellTimeout
+from .tools import WORKSPACE
+
+log = logging.getLogger(__name__)
+
+STORE = "/store"
+SCRIPT_DIR = "/tether"
+SOURCE = f". {SCRIPT_DIR}/store.sh && "
+ROLE = "store"
+LABEL_HELPER_OF = "tether.helper-of"  # one-off helpers: no session label, so no sweep takes them
+NO_GIT = 3  # store_init's status when the image has no git
+_OUTPUT_LIMIT = 64 * 1024
+_STATUS = "__tether_status"
+
+
+class StoreUnavailable(errors.SandboxError):
+    """The session's image has no git, so there is no checkpoint store."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mounts:
+    """What a helper sees: the workspace (a volume or a host dir) and the store volume."""
+
+    session_id: str
+    bind: str | None = None  # the host dir of a --workspace session
+    extra: tuple[tuple[str, str, bool], ...] = ()  # (volume, path, read-only) more to mount
+
+    def workspace(self, read_only: bool) -> Any:
+        from docker.types import Mount
+
+        if self.bind:
+            return Mount(WORKSPACE, self.bind, type="bind", read_only=read_only)
+        name = engine.volume_name(self.session_id)
+        return Mount(WORKSPACE, name, type="volume", read_only=read_only)
+
+    def build(self, workspace_read_only: bool) -> list[Any]:
+        from docker.types import Mount
+
+        store = Mount(STORE, engine.volume_name(self.session_id, ROLE), type="volume")
+        extra = [Mount(path, name, type="volume", read_only=ro) for name, path, ro in self.extra]
+        return [self.workspace(workspace_read_only), store, *extra]
+
+
+def script_archive() -> bytes:
+    """A tar of /tether/store.sh, put into a helper before it starts."""
+    script = resources.files(__package__).joinpath("store.sh").read_bytes()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        folder = tarfile.TarInfo(SCRIPT_DIR.lstrip("/"))
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(folder)
+        entry = tarfile.TarInfo(f"{SCRIPT_DIR.lstrip('/')}/store.sh")
+        entry.size, entry.mode = len(script), 0o644
+        tar.addfile(entry, io.BytesIO(script))
+    return buffer.getvalue()
+
+
+def helper_config(
+    api: Any, image: str, mounts: list[Any], caps: Sequence[str], auto_remove: bool = False
+) -> dict[str, Any]:
+    """create_container's arguments for a helper: root, no network, only `caps`."""
+    return {
+        "image": image,
+        "user": "0:0",
+        "working_dir": "/",
+        "environment": {"HOME": STORE, "LANG": "C.UTF-8"},
+        "host_config": api.create_host_config(
+            init=True,
+            mounts=mounts,
+            network_mode="none",
+            cap_drop=["ALL"],
+            cap_add=list(caps),
+            security_opt=["no-new-privileges"],
+            pids_limit=256,
+            auto_remove=auto_remove,
+        ),
+    }
+
+
+def ensure_volume(api: Any, name: str, session_id: str, role: str) -> bool:
+    """Create the volume unless it exists; True if it was created."""
+    import docker.errors
+
+    try:
+        api.inspect_volume(name)
+        return False
+    except docker.errors.NotFound:
+        api.create_volume(name, labels=engine.labels(session_id, role))
+        return True
+
+
+def volume_exists(api: Any, name: str) -> bool:
+    import docker.errors
+
+    try:
+        api.inspect_volume(name)
+    except docker.errors.NotFound:
+        return False
+    return True
+
+
+class StoreHelper:
+    """A harness's helper: a root shell with git beside the sandbox, for checkpoints."""
+
+    def __init__(self, api: Any, image: str, mounts: Mounts) -> None:
+        self.api = api
+        self.image = image
+        self.mounts = mounts
+        self.container_id: str | None = None
+        self._shell: PersistentShell | None = None
+
+    def start(self) -> None:
+        """Start the helper and open the store; StoreUnavailable if the image has no git."""
+        sid = self.mounts.session_id
+        with engine_errors():
+            self._remove_leftovers(sid)
+            ensure_volume(self.api, engine.volume_name(sid, ROLE), sid, ROLE)
+            config = helper_config(self.api, self.image, self.mounts.build(True), READ_ONLY_CAPS)
+            created = self.api.create_container(
+                **config,
+                entrypoint=["sleep"],
+                command=["infinity"],
+                labels=engine.labels(sid, ROLE),
+                name=f"tether-{sid}-store-{os.urandom(3).hex()}",
+            )
+            self.container_id = str(created["Id"])
+            self.api.put_archive(self.container_id, "/", script_archive())
+            self.api.start(self.container_id)
+            self._shell = PersistentShell(self.api, self.container_id, "0:0")
+            self._shell.start()
+        opened = self.run("store_init", timeout_s=60)
+        if opened.status == NO_GIT:
+            raise StoreUnavailable(f"the image {self.image} has no git")
+        if opened.status != 0:
+            raise errors.SandboxError(f"the checkpoint store did not open: {text_of(opened)}")
+
+    def run(self, command: str, timeout_s: float) -> RawRun:
+        """Run store.sh's `command` in the helper's shell."""
+        if self._shell is None:
+            raise errors.SandboxLost("the checkpoint helper is not running")
+        try:
+            with engine_errors():
+                return self._shell.run(SOURCE + command, limit=_OUTPUT_LIMIT, timeout_s=timeout_s)
+        except (ShellClosed, ShellTimeout) as exc:
+            self.close()
+            raise errors.SandboxLost(f"the checkpoint helper stopped answering ({exc})") from None
+
+    def _remove_leftovers(self, session_id: str) -> None:
+        from .cleanup import remove_container
+
+        own = [engine.label_filter(session_id), f"{LABEL_ROLE}={ROLE}", *engine.home_filter()]
+        for item in self.api.containers(all=True, filters={"label": own}):
+            remove_container(self.api, item["Id"])
+
+    def close(self) -> None:
+        """Remove the helper; idempotent."""
+        if self._shell is not None:
+            self._shell.close()
+            self._shell = None
+        container_id, self.container_id = self.container_id, None
+        if container_id is not None:
+            from .cleanup import remove_container
+
+            with contextlib.suppress(errors.SandboxError):
+                remove_container(self.api, container_id)
+
+
+def text_of(run: RawRun) -> str:
+    """A run's output as one line of text for a message."""
+    lines = run.output.decode("utf-8", "replace").strip().splitlines()
+    return lines[-1] if lines else f"exit status {run.status}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Done:
+    """What a one-off store command gave: its status, stdout and stderr."""
+
+    status: int
+    out: bytes
+    err: bytes
+
+    def check(self, doing: str) -> bytes:
+        if self.status == NO_GIT:
+            raise StoreUnavailable(f"cannot {doing}: the session's image has no git")
+        if self.status != 0:
+            lines = (self.out + self.err).decode("utf-8", "replace").strip().splitlines()
+            detail = lines[-1] if lines else f"exit status {self.status}"
+            raise errors.SandboxError(f"cannot {doing}: {detail}")
+        return self.out
+
+
+READ_ONLY_CAPS = ("DAC_READ_SEARCH",)
+
+
+def run_script(
+    api: Any, image: str, mounts: Mounts, script: str, *, caps: Sequence[str] = READ_ONLY_CAPS,
+    workspace_read_only: bool = True,
+) -> Done:  # fmt: skip
+    """Run a script of store.sh's functions once (`return` ends it): in the harness's
+    helper when one runs (and the call needs nothing more), else in a one-off helper
+    that removes itself."""
+    command = (
+        f'{SOURCE}__tether_script() {{\n{script}\n}}; __tether_script\necho "{_STATUS} $?" >&2'
+    )
+    with engine_errors():
+        running = _running_helper(api, mounts.session_id)
+        if running and tuple(caps) == READ_ONLY_CAPS and not mounts.extra:
+            return _exec(api, running, command)
+        return _run_once(api, image, mounts, command, caps, workspace_read_only)
+
+
+def _running_helper(api: Any, session_id: str) -> str | None:
+    own = [engine.label_filter(session_id), f"{LABEL_ROLE}={ROLE}", *engine.home_filter()]
+    found = api.containers(filters={"label": own, "status": "running"})
+    return str(found[0]["Id"]) if found else None
+
+
+def _exec(api: Any, container_id: str, command: str) -> Done:
+    exec_id = api.exec_create(container_id, ["/bin/sh", "-c", command], user="0:0")["Id"]
+    out, err = bytearray(), bytearray()
+    for chunk_out, chunk_err in api.exec_start(exec_id, stream=True, demux=True):
+        out += chunk_out or b""
+        err += chunk_err or b""
+    return _done(bytes(out), bytes(err))
+
+
+def _run_once(
+    api: Any, image: str, mounts: Mounts, command: str, caps: Sequence[str], read_only: bool
+) -> Done:
+    import docker.errors
+
+    config = helper_config(api, image, mounts.build(read_only), caps, auto_remove=True)
+    try:
+        created = api.create_container(
+            **config, entrypoint=["/bin/sh", "-c"], command=[command],
+            labels={LABEL_HELPER_OF: mounts.session_id},
+        )  # fmt: skip
+    except docker.errors.ImageNotFound:
+        raise errors.ImageNotFound(
+            f"the session's image {image} is not here any more; pull or build it again"
+        ) from None
+    container_id = str(created["Id"])
+    try:
+        api.put_archive(container_id, "/", script_archive())
+        socket = api.attach_socket(container_id, params={"stdout": 1, "stderr": 1, "stream": 1})
+        api.start(container_id)
+        out, err = _read_frames(socket)
+    except BaseException:
+        with contextlib.suppress(docker.errors.APIError):
+            api.remove_container(container_id, force=True)
+        raise
+    return _done(out, err)
+
+
+def _read_frames(socket: Any) -> tuple[bytes, bytes]:
+    from docker.utils.socket import frames_iter
+
+    out, err = bytearray(), bytearray()
+    try:
+        for stream, data in frames_iter(socket, tty=False):
+            (out if stream == 1 else err).extend(data)
+    finally:
+        socket.close()
+    return bytes(out), bytes(err)
+
+
+def _done(out: bytes, err: bytes) -> Done:
+    head, _, trailer = err.rstrip(b"\n").rpartition(b"\n")
+    if not trailer.startswith(_STATUS.encode() + b" "):
+        head, trailer = err, b"- 1"  # the shell died before it could say
+    return Done(status=int(trailer.split()[1]), out=out, err=head)

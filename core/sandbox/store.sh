@@ -1,0 +1,116 @@
+# tether's checkpoint store: sourced by a root shell in a helper container that
+# sees the session's workspace (read-only) at /workspace and its store at /store.
+#
+# /store/git is a bare repository of git objects; the agent never sees it, and
+# its config, hooks and attributes are tether's own (the agent's .gitattributes
+# cannot make git convert what it stores). A checkpoint is a tree
+# {files: the workspace but .git, git: the workspace's .git}, made through two
+# indexes (/store/index.files, /store/index.git) that remember every file's
+# stat data, so only changed files are read. Git never stores directories, so
+# a checkpoint holds no empty ones.
+export GIT_DIR=/store/git GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null HOME=/store \
+  XDG_CONFIG_HOME=/store GIT_TERMINAL_PROMPT=0 LC_ALL=C
+unset GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
+STORE_TMP=/tmp/tether-store.$$  # this shell's scratch files: one-off shells may run beside it
+
+store_init() {
+  command -v git >/dev/null 2>&1 || { echo "the image has no git"; return 3; }
+  if [ ! -s /store/git/HEAD ]; then
+    mkdir -p /store && chmod 700 /store || return
+    git init -q --bare /store/git || return
+    for setting in core.bare=false core.compression=1 core.looseCompression=1 gc.auto=0 \
+      core.quotePath=false core.untrackedCache=false core.splitIndex=true \
+      core.fsyncMethod=batch advice.addIgnoredFile=false advice.addEmbeddedRepo=false; do
+      git config "${setting%%=*}" "${setting#*=}" || return
+    done
+    printf '* -text -eol -crlf -filter -ident -working-tree-encoding\n' >/store/git/info/attributes
+  fi
+  # a checkpoint killed with its harness leaves its locks behind; nothing else holds them
+  rm -f /store/*.lock /store/git/*.lock
+}
+
+# store_seed: take the packs of the workspace's own repository (copied from the
+# host, not yet touched by the agent), so the first checkpoint writes only what
+# they lack.
+store_seed() {
+  for pack in /workspace/.git/objects/pack/pack-*.pack; do
+    [ -f "$pack" ] && [ -f "${pack%.pack}.idx" ] || continue
+    cp "$pack" "${pack%.pack}.idx" /store/git/objects/pack/ || return
+  done
+}
+
+# store_tree INDEX DIR: the tree of everything under DIR (ignored files too);
+# on failure, git's last words
+store_tree() {
+  GIT_INDEX_FILE=$1 GIT_WORK_TREE=$2 git add -A -f >/dev/null 2>"$STORE_TMP.err" || {
+    grep -v '^warning:' "$STORE_TMP.err" | tail -n 2
+    return 1
+  }
+  GIT_INDEX_FILE=$1 git write-tree
+}
+
+# store_snapshot PREFIX: the checkpoint id of the workspace now, through PREFIX.files and PREFIX.git
+store_snapshot() {
+  f=$(store_tree "$1.files" /workspace) || return
+  if [ -d /workspace/.git ] && [ ! -L /workspace/.git ]; then
+    g=$(store_tree "$1.git" /workspace/.git) || return
+    printf '040000 tree %s\tfiles\n040000 tree %s\tgit\n' "$f" "$g" | git mktree
+  else
+    printf '040000 tree %s\tfiles\n' "$f" | git mktree
+  fi
+}
+
+# store_checkpoint PREVIOUS: the new checkpoint's id, how many files changed since
+# PREVIOUS, and the first 50 of them as `STATUS<TAB>PATH`
+store_checkpoint() {
+  id=$(store_snapshot /store/index) || return
+  if [ -z "$1" ] || [ "$1" = "$id" ]; then
+    printf '%s 0\n' "$id"
+    return
+  fi
+  git diff-tree -r --no-renames --name-status --relative=files "$1" "$id" >"$STORE_TMP.changes" ||
+    return
+  printf '%s %s\n' "$id" "$(wc -l <"$STORE_TMP.changes")"
+  head -n 50 "$STORE_TMP.changes"
+}
+
+# store_live: the checkpoint id of the workspace now, without touching the
+# checkpoint indexes (a harness may be using them)
+store_live() {
+  for part in files git; do
+    cp /store/index.$part "$STORE_TMP.$part" 2>/dev/null || rm -f "$STORE_TMP.$part"
+  done
+  store_snapshot "$STORE_TMP"
+}
+
+# store_project ID BASE: the tree of ID's files as git would show them in the
+# workspace: files new since BASE that its .gitignore ignores (build output,
+# caches) are left out
+store_project() {
+  git diff-tree -r -z --no-renames --name-only --diff-filter=A "$2:files" "$1:files" |
+    GIT_WORK_TREE=/workspace git check-ignore -z --stdin --no-index >"$STORE_TMP.ignored"
+  if [ ! -s "$STORE_TMP.ignored" ]; then
+    git rev-parse "$1:files"
+    return
+  fi
+  GIT_INDEX_FILE=$STORE_TMP.project git read-tree "$1:files" &&
+    GIT_INDEX_FILE=$STORE_TMP.project GIT_LITERAL_PATHSPECS=1 git rm -q --cached \
+      --pathspec-from-file="$STORE_TMP.ignored" --pathspec-file-nul >/dev/null &&
+    GIT_INDEX_FILE=$STORE_TMP.project git write-tree
+}
+
+# store_fork ID: a fork's store (the parent's objects, from /parent) and
+# workspace (the files of checkpoint ID), owned by the sandbox user
+store_fork() {
+  chmod 700 /store && cp -a /parent/git /store/ || return
+  rm -f /store/git/*.lock
+  for part in files git; do
+    git rev-parse -q --verify "$1:$part" >/dev/null || continue
+    dir=/workspace
+    [ "$part" = git ] && dir=/workspace/.git && mkdir -p "$dir"
+    GIT_INDEX_FILE=/store/index.$part git read-tree "$1:$part" &&
+      GIT_INDEX_FILE=/store/index.$part GIT_WORK_TREE=$dir git -c checkout.workers=0 \
+        checkout-index -a -f -q || return
+  done
+  chown -R 1000:1000 /workspace
+}

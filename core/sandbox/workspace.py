@@ -1,0 +1,163 @@
+"""A session's workspace volume from the outside: filling it with a host copy,
+copying files in and out (`tether cp`), and making a fork's volumes.
+
+Files move through the engine's archive API on a container that is created but
+never started: no process runs, so nothing needs the sandbox to be up, and a
+remote engine (DOCKER_HOST) works the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from .. import errors
+from . import engine
+from .engine import LABEL_ROLE, engine_errors
+from .store import LABEL_HELPER_OF, ROLE, Mounts, helper_config, run_script, volume_exists
+from .tools import WORKSPACE
+
+log = logging.getLogger(__name__)
+
+
+def create_volume(api: Any, session_id: str, fresh: bool) -> None:
+    """Make the session's workspace volume; `fresh` first removes what a cut copy left."""
+    import docker.errors
+
+    name = engine.volume_name(session_id)
+    if fresh:
+        _remove_session_containers(api, session_id)
+        with contextlib.suppress(docker.errors.NotFound):
+            api.remove_volume(name, force=True)
+    if not volume_exists(api, name):
+        api.create_volume(name, labels=engine.labels(session_id))
+
+
+def copy_in(api: Any, image: str, session_id: str, chunks: Iterable[bytes]) -> None:
+    """Extract a tar stream (names under `workspace/`) into the session's volume."""
+    with engine_errors(), parked(api, image, Mounts(session_id=session_id)) as container:
+        api.put_archive(container, "/", _generator(chunks))
+
+
+@contextlib.contextmanager
+def parked(api: Any, image: str, mounts: Mounts, writable: bool = True) -> Iterator[str]:
+    """A container on the workspace, created and never started, removed afterwards."""
+    import docker.errors
+
+    config = helper_config(api, image, [mounts.workspace(not writable)], ())
+    try:
+        created = api.create_container(
+            **config, command=["true"], labels={LABEL_HELPER_OF: mounts.session_id}
+        )
+    except docker.errors.ImageNotFound:
+        raise errors.ImageNotFound(
+            f"the session's image {image} is not here any more; pull or build it again"
+        ) from None
+    try:
+        yield str(created["Id"])
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            api.remove_container(created["Id"], force=True)
+
+
+def running_sandbox(api: Any, session_id: str) -> str | None:
+    """The session's sandbox container if one is running: it also has the shell's files."""
+    own = [engine.label_filter(session_id), f"{LABEL_ROLE}=sandbox", *engine.home_filter()]
+    found = api.containers(filters={"label": own, "status": "running"})
+    return str(found[0]["Id"]) if found else None
+
+
+class Box:
+    """A container whose files the archive API reads and writes: the running sandbox,
+    or a parked container on the workspace (which keeps only /workspace)."""
+
+    def __init__(self, api: Any, container_id: str, running: bool) -> None:
+        self.api = api
+        self.container_id = container_id
+        self.running = running
+
+    def stat(self, path: str) -> dict[str, Any] | None:
+        """The engine's stat of `path` (name, size, mode as Go's FileMode), or None."""
+        import base64
+        import json
+
+        url = self.api._url("/containers/{0}/archive", self.container_id)
+        response = self.api.head(url, params={"path": path})
+        if response.status_code == 404:
+            return None
+        self.api._raise_for_status(response)
+        header = response.headers.get("X-Docker-Container-Path-Stat", "")
+        return dict(json.loads(base64.b64decode(header))) if header else {}
+
+    def read(self, path: str) -> Iterator[bytes]:
+        """A tar stream of `path`."""
+        stream, _ = self.api.get_archive(self.container_id, path)
+        return iter(stream)
+
+    def write(self, directory: str, data: Iterable[bytes]) -> None:
+        """Extract a tar stream into `directory`."""
+        import docker.errors
+
+        try:
+            self.api.put_archive(self.container_id, directory, _generator(data))
+        except docker.errors.APIError as exc:
+            raise errors.UsageError(f"cannot copy into {directory}: {exc.explanation}") from None
+
+    def missing(self, path: str) -> str:
+        """Why `path` is not there, in words."""
+        if self.running or path == WORKSPACE or path.startswith(WORKSPACE + "/"):
+            return f"{path}: no such file or directory"
+        return (
+            f"{path}: no such file or directory (the sandbox is not running, so only "
+            f"{WORKSPACE} is kept)"
+        )
+
+
+@contextlib.contextmanager
+def box(api: Any, image: str, mounts: Mounts, writable: bool) -> Iterator[Box]:
+    """The session's running sandbox, else a parked container on its workspace."""
+    with engine_errors():
+        running = running_sandbox(api, mounts.session_id)
+        if running is not None:
+            yield Box(api, running, True)
+            return
+        with parked(api, image, mounts, writable) as container:
+            yield Box(api, container, False)
+
+
+def fork_volumes(api: Any, image: str, parent: str, child: str, checkpoint: str) -> None:
+    """Make `child`'s workspace (the files of `checkpoint`) and store (`parent`'s objects)."""
+    from .store import ensure_volume
+
+    with engine_errors():
+        for kind, role in (("workspace", "sandbox"), (ROLE, ROLE)):
+            ensure_volume(api, engine.volume_name(child, kind), child, role)
+        mounts = Mounts(
+            session_id=child,
+            extra=((engine.volume_name(parent, ROLE), "/parent", True),),
+        )
+        done = run_script(
+            api, image, mounts, f"store_fork {checkpoint}",
+            caps=("DAC_READ_SEARCH", "CHOWN", "FOWNER", "DAC_OVERRIDE"),
+            workspace_read_only=False,
+        )  # fmt: skip
+    done.check("restore the files of the fork")
+
+
+def _remove_session_containers(api: Any, session_id: str) -> None:
+    from .cleanup import remove_container
+
+    own = [engine.label_filter(session_id), *engine.home_filter()]
+    for item in api.containers(all=True, filters={"label": own}):
+        remove_container(api, item["Id"])
+
+
+def _only_workspace() -> str:
+    return f" (the sandbox is not running, so only {WORKSPACE} is kept)"
+
+
+def _generator(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """A plain generator: requests streams it with chunked encoding, never whole."""
+    yield from chunks
