@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from e2e import remove_home_sandboxes, tether_env
+from e2e import TEST_IMAGE, remove_home_sandboxes, tether_env
 
 TETHER = [str(Path(sys.executable).with_name("tether"))]  # the console script, as installed
-IMAGE = os.environ.get("TETHER_TEST_IMAGE", "tether-test:bookworm")
+IMAGE = TEST_IMAGE
 # Imported once before measuring, so that no measured run pays for compiling them.
 WARM_UP = "import anthropic, docker, rich, typer, tether.cli.app, tether.core.harness"
 
@@ -156,11 +156,12 @@ def scratch() -> Iterator[Path]:
     """A temporary directory for one benchmark run, whose bytecode cache measured
     processes share. Afterwards it is deleted, with every container and volume labelled
     with a data dir directly under it, and the environment is restored."""
-    saved = dict(os.environ)
+    saved, cwd = dict(os.environ), os.getcwd()
     with tempfile.TemporaryDirectory(
         prefix="tether-bench-", dir=os.environ.get("BENCH_DIR")
     ) as tmp:
         work = Path(tmp)
+        os.chdir(work)  # not in a git work tree: each session's workspace starts empty
         os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
         os.environ["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
         subprocess.run([sys.executable, "-c", WARM_UP], check=True)
@@ -171,3 +172,4 @@ def scratch() -> Iterator[Path]:
                 remove_home_sandboxes(data_dir)
             os.environ.clear()
             os.environ.update(saved)
+            os.chdir(cwd)

@@ -4,7 +4,7 @@
 #
 #   tests/build-image.sh NAME [PACKAGE,PACKAGE,...]
 #
-# The test suite uses `tests/build-image.sh tether-test:bookworm`. Without a
+# The test suite uses `tests/build-image.sh tether-test:bookworm-git git`. Without a
 # registry, a sandbox image like tether's default one (bash, coreutils, git,
 # python3) is `tests/build-image.sh tether-sandbox:bookworm git,python3`.
 set -euo pipefail

@@ -14,12 +14,14 @@ from fakeapi import FakeAPI
 
 @pytest.fixture(autouse=True)
 def tether_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh data dir per test, no config file, and no API key leaking in from outside.
+    """A fresh data dir per test, no config file, no API key leaking in from outside, and
+    a working directory outside any git work tree (so a session's workspace starts empty).
 
     Afterwards, any container or volume a test's sessions left on the engine goes.
     """
     home = tmp_path / "home"
     home.mkdir()
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TETHER_HOME", str(home))
     monkeypatch.setenv("TETHER_CONFIG", str(tmp_path / "no-config.toml"))
     for name in list(os.environ):

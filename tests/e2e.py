@@ -16,10 +16,13 @@ from typing import Any
 from tether.core import events as ev
 from tether.core.store import SessionStore
 
-TEST_IMAGE = os.environ.get("TETHER_TEST_IMAGE", "tether-test:bookworm")
 IN_CI = bool(os.environ.get("CI"))
 
 API_KEY = "sk-ant-test-SECRET-4f2b9c"
+# The offline test image (tests/build-image.sh): Debian minbase with git, which the
+# workspace's checkpoints need. A new tag whenever its contents change, so machines rebuild.
+TEST_IMAGE = os.environ.get("TETHER_TEST_IMAGE", "tether-test:bookworm-git")
+TEST_IMAGE_PACKAGES = "git"
 TETHER = [sys.executable, "-m", "tether.cli"]
 
 

@@ -6,8 +6,8 @@
 #      bash or coreutils, openssh-server for DOCKER_HOST=ssh://, podman and
 #      catatonit for podman's Docker API);
 #   2. start dockerd unless an engine already answers;
-#   3. build the offline test image unless it exists;
-#   4. install tether with its test extras into .venv;
+#   3. install tether with its test extras into .venv;
+#   4. build the offline test image (Debian minbase with git) unless it exists;
 #   5. lint (ruff), type-check (mypy), and run pytest: four workers (most tests wait
 #      on Docker and subprocesses, not the CPU), one file per worker so a module's
 #      shared sandbox or session is made once. TETHER_TEST_WORKERS=0 runs them in one
@@ -54,8 +54,6 @@ if ! engine_answers; then
   engine_answers || { echo "dockerd did not start; see /var/log/tether-dockerd.log" >&2; exit 1; }
 fi
 
-bash tests/build-image.sh tether-test:bookworm
-
 # The MCP servers the tests talk to: server-everything from npm here (over stdio and
 # streamable HTTP), mcp-server-time from PyPI with the test extras below.
 everything=.mcp-npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js
@@ -68,6 +66,11 @@ if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+# The test image's name and packages are in tests/e2e.py (a new tag when they change).
+image=$(.venv/bin/python -c 'import sys; sys.path[:0] = ["tests"]; import e2e
+print(e2e.TEST_IMAGE, e2e.TEST_IMAGE_PACKAGES)')
+bash tests/build-image.sh $image
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy core cli

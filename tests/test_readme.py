@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from e2e import tether_env
+from e2e import TEST_IMAGE, tether_env
 from fakeapi import FakeAPI, text
 
 README = Path(__file__).parent.parent / "README.md"
@@ -28,14 +28,14 @@ def run_snippet(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProc
 
 def test_the_ci_snippet_reports_a_finished_run(tmp_path: Path) -> None:
     with FakeAPI([text("All tests pass now.")]) as api:
-        result = run_snippet(tmp_path, tether_env(api.base_url, "tether-test:bookworm"))
+        result = run_snippet(tmp_path, tether_env(api.base_url, TEST_IMAGE))
     assert result.returncode == 0, result.stderr
     assert re.fullmatch(r"tether \S+: end_turn after 1 turns\n", result.stdout)
     assert (tmp_path / "tether.jsonl").read_text().count('"type":"result"') == 1
 
 
 def test_the_ci_snippet_fails_the_job_with_tethers_exit_code(tmp_path: Path) -> None:
-    env = tether_env("http://127.0.0.1:9", "tether-test:bookworm")
+    env = tether_env("http://127.0.0.1:9", TEST_IMAGE)
     del env["ANTHROPIC_API_KEY"]
     result = run_snippet(tmp_path, env)
     assert result.returncode == 6  # API key missing

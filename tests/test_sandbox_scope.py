@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e import TETHER, kill9, of_type, run, wait_for
+from e2e import TEST_IMAGE, TETHER, kill9, of_type, run, wait_for
 from fakeapi import FakeAPI, by_prompt, text, tool_use
 
 from tether.core import events as ev
@@ -144,12 +144,12 @@ def test_a_session_made_before_scoping_keeps_its_volume(
     }
     docker_client.volumes.create(f"tether-{session_id}", labels=legacy)
     docker_client.containers.run(
-        "tether-test:bookworm", ["sh", "-c", "echo legacy > /w/old.txt; chown -R 1000 /w"],
+        TEST_IMAGE, ["sh", "-c", "echo legacy > /w/old.txt; chown -R 1000 /w"],
         volumes={f"tether-{session_id}": {"bind": "/w", "mode": "rw"}},
         network_mode="none", remove=True, user="root",
     )  # fmt: skip
     old_box = docker_client.containers.create(
-        "tether-test:bookworm", ["true"], labels=legacy, network_mode="none"
+        TEST_IMAGE, ["true"], labels=legacy, network_mode="none"
     )
     api.add(bash("cat old.txt"), text("ok"))
     assert run(["run", "--session-id", session_id, "go"], env).returncode == 0

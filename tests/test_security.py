@@ -37,7 +37,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e import API_KEY, TETHER, assert_invariants, json_lines, of_type, tether_env
+from e2e import (
+    API_KEY,
+    TEST_IMAGE,
+    TETHER,
+    assert_invariants,
+    json_lines,
+    of_type,
+    tether_env,
+)
 from fakeapi import FakeAPI, Reply, Request, text, tool_use
 
 from tether.core import events as ev
@@ -148,7 +156,7 @@ def probe(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
         api.add(exporting(docker_client, session_id, probe))
         env = tether_env(
             api.base_url,
-            os.environ.get("TETHER_TEST_IMAGE", "tether-test:bookworm"),
+            TEST_IMAGE,
             TETHER_HOME=str(home),
             TETHER_CONFIG=str(home.parent / "no-config.toml"),
             **{CANARY_NAME: CANARY_VALUE},
