@@ -60,9 +60,11 @@ def diff(
         return
     if span is None:
         return  # the workspace was never used: nothing changed
-    colour = console.out.is_terminal and not console.out.no_color
-    options = [f"--color={'always' if colour else 'never'}"]
-    options += [f"--stat={console.out.width}", "--summary"] if stat else ["-M", "--binary"]
+    terminal = console.out.is_terminal
+    options = [f"--color={'always' if terminal and not console.out.no_color else 'never'}"]
+    # Into a file or a pipe, binary files come whole, so that `git apply` takes the patch.
+    options += [f"--stat={console.out.width}", "--summary"] if stat else ["-M"]
+    options += [] if stat or terminal else ["--binary"]
     sys.stdout.buffer.write(changes.diff(span, wanted, options))
     sys.stdout.flush()
 

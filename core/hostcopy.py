@@ -88,6 +88,7 @@ class HostCopy:
             yield from self._add_dir(name, path)
         elif stat.S_ISLNK(info.st_mode):
             yield from self._emit(self._header(name, info, tarfile.SYMTYPE, os.readlink(path)))
+            self._count(name, 0)
         elif stat.S_ISREG(info.st_mode):
             yield from self._add_file(name, path, info, config or name.endswith("/.git/config"))
 
@@ -123,8 +124,12 @@ class HostCopy:
             if len(self.stats.skipped) < SKIPPED_SHOWN:
                 self.stats.skipped.append(f"{name.removeprefix('workspace/')}: {exc.strerror}")
             return
-        self.stats.files += 1
-        self.stats.bytes += info.st_size
+        self._count(name, info.st_size)
+
+    def _count(self, name: str, size: int) -> None:
+        if not name.startswith("workspace/.git/"):  # the project's files; .git comes along
+            self.stats.files += 1
+            self.stats.bytes += size
 
     def _copy_data(self, f: object, size: int) -> Iterator[bytes]:
         """Exactly `size` bytes (a file that shrank meanwhile is padded), then the padding."""

@@ -129,8 +129,8 @@ def bind_user(path: str) -> str:
 
 
 def human_size(size: float) -> str:
-    """1.5 GB, 12 MB, 800 kB, 12 B."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+    """1.5 GiB, 12 MiB, 800 KiB, 12 B: the units `1g` and `500m` mean."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if size >= scale:
             return f"{size / scale:.3g} {unit}"
     return f"{int(size)} B"

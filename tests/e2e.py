@@ -45,16 +45,21 @@ def run(
     env: dict[str, str],
     timeout: float = 90,
     stdin: str | None = "",
+    cwd: str | Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*TETHER, *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout
-    )
+        [*TETHER, *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+    )  # fmt: skip
 
 
-def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+def start(
+    args: list[str], env: dict[str, str], cwd: str | Path | None = None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*TETHER, *args],
         env=env,
+        cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
