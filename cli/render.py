@@ -89,8 +89,41 @@ def _created(event: ev.SessionCreated) -> Text:
         parts.append("tools " + ", ".join(event.tools))
     if event.image:
         parts.append(f"image {event.image}")
-    parts.append(f"workspace {event.workspace or 'volume'}")
+    parts.append("workspace " + workspace_words(event))
     return Text("● session created: " + clean(" · ".join(parts)), style="dim")
+
+
+def workspace_words(event: ev.SessionCreated) -> str:
+    """Where a session's workspace came from, in a few words."""
+    if event.workspace_source in ("git", "dir"):
+        return f"a copy of {event.workspace_from}"
+    if event.workspace_source == "fork":
+        return f"the files of {event.parent} at event {event.parent_seq}"
+    if event.workspace:
+        return f"{event.workspace}, mounted live"
+    return "an empty Docker volume"
+
+
+def _prepared(event: ev.WorkspacePrepared) -> Text:
+    from tether.core.workspace import human_size
+
+    seconds = event.duration_ms / 1000
+    copied = f"copied {event.files} files ({human_size(event.bytes)})" if event.files else "ready"
+    text = Text(clean(f"● workspace {copied} ({seconds:.1f}s)"), style="dim")
+    if event.skipped:
+        text.append(clean(f"\n! could not read: {', '.join(event.skipped)}"), style="yellow")
+    if event.error:
+        text.append(clean(f"\n! {event.error}"), style="yellow")
+    return text
+
+
+def _checkpoint(event: ev.WorkspaceCheckpoint) -> Text | None:
+    if event.error:
+        return Text(clean(f"! checkpoint failed: {one_line(event.error, 400)}"), style="yellow")
+    if not event.changed:
+        return None
+    files = f"{event.changed} file{'s' if event.changed != 1 else ''} changed"
+    return Text(f"  ✓ checkpoint {event.checkpoint[:10]}: {files}", style="dim")
 
 
 def _user_message(event: ev.UserMessage) -> Text:
@@ -210,7 +243,7 @@ def _tokens(count: int) -> str:
     return f"{count / 1000:.1f}k" if count >= 1000 else str(count)
 
 
-_RENDERERS: dict[type[ev.Event], Callable[[Any], Text]] = {
+_RENDERERS: dict[type[ev.Event], Callable[[Any], Text | None]] = {
     ev.SessionCreated: _created,
     ev.UserMessage: _user_message,
     ev.UserInterrupt: _interrupt,
@@ -226,6 +259,8 @@ _RENDERERS: dict[type[ev.Event], Callable[[Any], Text]] = {
     ev.SandboxProvisioned: _provisioned,
     ev.SandboxLost: _lost,
     ev.SandboxReleased: _released,
+    ev.WorkspacePrepared: _prepared,
+    ev.WorkspaceCheckpoint: _checkpoint,
     ev.StatusRunning: _running,
     ev.StatusIdle: _idle,
     ev.StatusTerminated: _terminated,

@@ -16,9 +16,10 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from tether.core.events import SessionCreated
 from tether.core.summary import BROKEN, SessionStats, SessionSummary
 
-from .render import clean
+from .render import clean, workspace_words
 
 HEADERS = ("ID", "STATUS", "CREATED", "LAST ACTIVITY", "TURNS", "PROMPT")
 STATUS_STYLES = {"running": "bold green", "crashed": "red", "terminated": "dim", BROKEN: "red"}
@@ -140,7 +141,7 @@ def _stats_rows(stats: SessionStats, now: datetime) -> list[tuple[str, str | Tex
             f"{s.memory} memory · {s.cpus:g} cpus · {s.pids_limit} processes · "
             f"{s.max_output} output kept per call",
         ),
-        ("workspace", s.workspace or "a Docker volume"),
+        ("workspace", workspace_line(s, stats.counts.get("workspace.checkpoint", 0))),
         ("limits", _limits(stats)),
         ("turns", str(stats.turns)),
         ("tokens", f"{u.total:,} ({u.input_tokens:,} in, {u.output_tokens:,} out,"),
@@ -150,6 +151,11 @@ def _stats_rows(stats: SessionStats, now: datetime) -> list[tuple[str, str | Tex
         ("events", f"{stats.events:,}"),
         ("", "\n".join(f"{count:>7,}  {name}" for name, count in stats.counts.items())),
     ]
+
+
+def workspace_line(s: SessionCreated, checkpoints: int) -> str:
+    """Where the workspace came from, and how many checkpoints it has."""
+    return f"{workspace_words(s)} · {checkpoints} checkpoint{'s' if checkpoints != 1 else ''}"
 
 
 def _limits(stats: SessionStats) -> str:

@@ -9,10 +9,14 @@ import json
 import os
 import subprocess
 import tarfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from e2e import (
+    TEST_IMAGE,
     kill9,
     of_type,
     only_session_id,
@@ -286,3 +290,40 @@ def _diff_names(env: dict) -> list[str]:
     result = run(["diff", "--last", "--json"], env)
     assert result.returncode == 0, result.stderr
     return [f["path"] for f in json.loads(result.stdout)]
+
+
+@pytest.fixture
+def image_without_git(docker_client: Any) -> Iterator[str]:
+    """The test image with git removed, as `python:3.12-slim` and `node:*-slim` are."""
+    name = f"tether-test:no-git-{uuid.uuid4().hex[:8]}"
+    container = docker_client.containers.run(
+        TEST_IMAGE, ["rm", "/usr/bin/git"], detach=True, network_mode="none"
+    )
+    container.wait()
+    container.commit(*name.split(":"))
+    container.remove()
+    yield name
+    docker_client.images.remove(name, force=True)
+
+
+def test_an_image_without_git_works_without_checkpoints_and_says_so(
+    api: FakeAPI, env: dict, tmp_path: Path, image_without_git: str
+) -> None:
+    repo = make_repo(tmp_path / "project")
+    api.add(bash("echo new > new.txt && ls"), text("Done."))
+    result = run(["run", "--image", image_without_git, "work"], env, cwd=repo)
+    assert result.returncode == 0, result.stderr
+    assert "has no git" in result.stdout  # the live view says it once
+    assert "new.txt" in tool_outputs()[0]
+    prepared = of_type(session_events(), ev.WorkspacePrepared)[0]
+    assert prepared.files == 7 and not prepared.checkpoint
+    assert prepared.error == f"no checkpoints: the image {image_without_git} has no git"
+    assert of_type(session_events(), ev.WorkspaceCheckpoint) == []
+    refused = run(["diff", "--last"], env)
+    assert refused.returncode == 7
+    assert (
+        "has no checkpoints" in refused.stderr
+        and "needs git in the sandbox image" in refused.stderr
+    )
+    assert run(["cp", f"{only_session_id()}:new.txt", str(tmp_path)], env).returncode == 0
+    assert (tmp_path / "new.txt").read_text() == "new\n"
