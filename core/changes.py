@@ -123,7 +123,7 @@ class Changes:
         self.session_id = session.id
         self.settings: ev.SessionCreated = events[0]
         self.events = events
-        self.history = History.of(events)
+        self.history = History.of(events, self.settings.parent_seq)
 
     def check_store(self) -> None:
         """Refuse clearly when the session has no store to compare in."""

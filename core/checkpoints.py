@@ -19,7 +19,7 @@ from typing import Any
 
 from . import errors
 from . import events as ev
-from .workspace import COPIES, Source
+from .workspace import COPIES, FORK, Source
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +32,19 @@ _READY_TIMEOUT_S = 3600.0
 class History:
     """What a log says about its workspace's checkpoints."""
 
-    prepared: ev.WorkspacePrepared | None = None
+    prepared: ev.WorkspacePrepared | None = None  # this session's own (a fork carries others)
     baseline: str = ""  # the first checkpoint: the workspace as it started
     last: str = ""  # the latest checkpoint
     pending: str | None = None  # a call that can have changed files, whose checkpoint is missing
 
     @staticmethod
-    def of(events: Iterable[ev.Event]) -> History:
+    def of(events: Iterable[ev.Event], carried: int | None = None) -> History:
+        """The history of `events`; a fork's events up to `carried` are its parent's."""
         prepared, baseline, last, pending = None, "", "", None
         for event in events:
             if isinstance(event, ev.WorkspacePrepared):
-                prepared, last = event, event.checkpoint or last
+                own = carried is None or event.seq > carried
+                prepared, last = event if own else prepared, event.checkpoint or last
                 baseline = baseline or event.checkpoint
             elif isinstance(event, ev.WorkspaceCheckpoint):
                 last = event.checkpoint or last
@@ -60,7 +62,7 @@ class SessionWorkspace:
     ) -> None:
         self.session_id = session_id
         self.settings = settings
-        self.history = History.of(events)
+        self.history = History.of(events, settings.parent_seq)
         self.available = self.history.prepared is None or bool(self.history.prepared.checkpoint)
         self.pending = self.history.pending
         self._last = self.history.last
@@ -115,6 +117,11 @@ class SessionWorkspace:
         from .sandbox import engine
         from .sandbox.store import Mounts, StoreHelper, StoreUnavailable
 
+        if self.history.prepared is None and self.settings.workspace_source == FORK:
+            raise errors.SandboxError(
+                f"this fork was cut off while it was made (tether fork stopped), so it has "
+                f"no files: remove it with tether rm {self.session_id}, and fork again"
+            )
         api = engine.connect().api
         if check_image and not _image_present(api, self.settings.image):
             raise _ImageMissing()

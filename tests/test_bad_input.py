@@ -613,7 +613,7 @@ def test_a_sandbox_the_engine_refuses_is_a_clear_error_and_loses_nothing(
     """Refused up front (usage, no session) or at the first tool call (sandbox error, the
     session idle and resumable): either way one clear line, never a crash."""
     api.add(tool_use("bash", {"command": "ls"}), text("ok"))
-    args = ["run", *(a.format(**world) for a in flag), "go"]
+    args = ["run", "--empty", *(a.format(**world) for a in flag), "go"]  # --empty: no note first
     result = run(args, env)
     assert result.returncode in (ExitCode.USAGE, ExitCode.SANDBOX), result.stderr
     assert "unexpected" not in result.stderr and "Traceback" not in result.stderr
