@@ -47,8 +47,9 @@ COMMAND_MODULES = {
     "run": "run_commands", "resume": "run_commands", "tail": "read_commands",
     "ls": "read_commands", "show": "read_commands", "export": "read_commands",
     "kill": "run_commands", "rm": "read_commands", "diff": "workspace_commands",
-    "apply": "workspace_commands", "cp": "workspace_commands", "approve": "approve_commands",
-    "deny": "approve_commands", "config": "setup_commands", "doctor": "setup_commands",
+    "apply": "workspace_commands", "cp": "workspace_commands", "fork": "workspace_commands",
+    "approve": "approve_commands", "deny": "approve_commands", "config": "setup_commands",
+    "doctor": "setup_commands",
 }  # fmt: skip
 
 

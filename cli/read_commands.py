@@ -27,8 +27,14 @@ DEFAULT_TAIL = 10
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON Lines for programs.")]
 
 
-def ls(json_out: JsonOption = False) -> None:
+def ls(
+    json_out: JsonOption = False,
+    tree: Annotated[
+        bool, typer.Option("--tree", help="Each fork under the session it was forked from.")
+    ] = False,
+) -> None:
     """List sessions, newest first: id, status, created, last activity, turns, prompt.
+    A fork names its parent and the event it was taken at.
 
     Example:  tether ls --json | jq -r 'select(.status == "crashed") | .id'
     """
@@ -38,20 +44,31 @@ def ls(json_out: JsonOption = False) -> None:
     elif summaries:
         from .views import print_session_table
 
-        print_session_table(console.out, summaries)
+        print_session_table(console.out, summaries, tree=tree)
     else:
         console.err.print('No sessions yet. Start one with: tether run "..."', markup=False)
 
 
 def show(
-    session_id: IdArgument = None, last: LastOption = False, json_out: JsonOption = False
+    session_id: IdArgument = None,
+    last: LastOption = False,
+    json_out: JsonOption = False,
+    checkpoints: Annotated[
+        bool,
+        typer.Option(
+            "--checkpoints", help="List the workspace's checkpoints: seq, time, call, files."
+        ),
+    ] = False,
 ) -> None:
     """Show a session: settings, status, usage totals, counts of events and tool calls.
 
-    Example:  tether show 01jd3k --json | jq .usage
+    Example:  tether show 01jd3k --json | jq .usage      or      tether show --last --checkpoints
     """
     session = resolve_session(session_id, last)
     check_log(session)
+    if checkpoints:
+        _show_checkpoints(session, json_out)
+        return
     stats = session_stats(session)
     if json_out:
         _write_json([stats.to_dict()])
@@ -59,6 +76,22 @@ def show(
         from .views import stats_view
 
         console.out.print(stats_view(stats))
+
+
+def _show_checkpoints(session: SessionLog, json_out: bool) -> None:
+    from tether.core.changes import checkpoint_list
+
+    check_log(session)
+    with reading(session):
+        found = checkpoint_list(session.read())
+    if json_out:
+        _write_json(c.to_dict() for c in found)
+    elif found:
+        from .views import checkpoints_view
+
+        console.out.print(checkpoints_view(found))
+    else:
+        console.err.print(f"session {session.id} has no checkpoints yet", markup=False)
 
 
 def tail(

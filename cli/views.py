@@ -16,10 +16,11 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from tether.core.changes import CheckpointInfo
 from tether.core.events import SessionCreated
 from tether.core.summary import BROKEN, SessionStats, SessionSummary
 
-from .render import clean, workspace_words
+from .render import clean, tool_input_summary, workspace_words
 
 HEADERS = ("ID", "STATUS", "CREATED", "LAST ACTIVITY", "TURNS", "PROMPT")
 STATUS_STYLES = {"running": "bold green", "crashed": "red", "terminated": "dim", BROKEN: "red"}
@@ -27,11 +28,16 @@ _GAP = "  "
 
 
 def print_session_table(
-    screen: Console, summaries: Sequence[SessionSummary], now: datetime | None = None
+    screen: Console,
+    summaries: Sequence[SessionSummary],
+    now: datetime | None = None,
+    tree: bool = False,
 ) -> None:
-    """Write the `ls` table for `summaries` to `screen`, one row each, prompts cut to fit."""
+    """Write the `ls` table for `summaries` to `screen`, one row each, prompts cut to fit;
+    with `tree`, each fork under the session it was forked from."""
     now = now or datetime.now(UTC)
-    rows = [_row(s, now) for s in summaries]
+    ordered = family_order(summaries) if tree else [(s, "") for s in summaries]
+    rows = [_row(s, now, branch) for s, branch in ordered]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(HEADERS[:-1])]
     # A pipe gets whole prompts (for grep); a terminal gets rows that fit its width.
     room = max(12, screen.width - sum(widths) - len(_GAP) * len(widths))
@@ -39,21 +45,51 @@ def print_session_table(
     styled = _Styler(screen)
     header = _GAP.join(h.ljust(w) for h, w in zip(HEADERS, widths, strict=False)) + _GAP + "PROMPT"
     lines = [styled(header, "bold")]
-    for summary, row in zip(summaries, rows, strict=True):
+    for (summary, _), row in zip(ordered, rows, strict=True):
         cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=True)]
         cells[1] = styled(cells[1], STATUS_STYLES.get(summary.status, ""))
         cells[4] = row[4].rjust(widths[4])
-        prompt = clean(summary.prompt)
+        prompt = clean(_family(summary, tree) + summary.prompt)
         cells.append(set_cell_size(prompt, room).rstrip() if fit else prompt)
         lines.append(_GAP.join(cells).rstrip())
     screen.file.write("\n".join(lines) + "\n")
     screen.file.flush()
 
 
-def _row(summary: SessionSummary, now: datetime) -> list[str]:
+def family_order(summaries: Sequence[SessionSummary]) -> list[tuple[SessionSummary, str]]:
+    """Sessions as a tree: each one whose parent is listed under it (oldest fork first),
+    with the branch drawn before its id; the others in the order given."""
+    listed = {s.id for s in summaries}
+    children: dict[str, list[SessionSummary]] = {}
+    for summary in sorted(summaries, key=lambda s: (s.created or "", s.id)):
+        if summary.parent in listed:
+            children.setdefault(summary.parent, []).append(summary)  # type: ignore[arg-type]
+    ordered: list[tuple[SessionSummary, str]] = []
+    todo = [(s, "", "") for s in reversed(summaries) if s.parent not in listed]
+    while todo:
+        summary, branch, lead = todo.pop()
+        ordered.append((summary, branch))
+        kids = children.get(summary.id, [])
+        for n, kid in reversed(list(enumerate(kids))):
+            last = n == len(kids) - 1
+            todo.append((kid, lead + ("└─ " if last else "├─ "), lead + ("   " if last else "│  ")))
+    return ordered
+
+
+def _family(summary: SessionSummary, tree: bool) -> str:
+    if summary.parent is None:
+        return ""
+    return (
+        f"(at {summary.parent_seq}) "
+        if tree
+        else f"fork of {summary.parent}@{summary.parent_seq}: "
+    )
+
+
+def _row(summary: SessionSummary, now: datetime, branch: str = "") -> list[str]:
     turns = "?" if summary.turns is None else str(summary.turns)
     return [
-        summary.id,
+        branch + summary.id,
         summary.status,
         local_time(summary.created),
         ago(summary.last_activity, now),
@@ -175,3 +211,35 @@ def _tool_calls(stats: SessionStats) -> str:
         return "0"
     names = ", ".join(f"{name} {count}" for name, count in stats.tool_calls.items())
     return f"{total} ({names}); {stats.tool_errors} failed"
+
+
+def checkpoints_view(
+    found: Sequence[CheckpointInfo], now: datetime | None = None
+) -> RenderableType:
+    """`show --checkpoints`: one row per checkpoint, the call it followed and what changed."""
+    table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), header_style="bold")
+    for column, justify in (("SEQ", "right"), ("TIME", "left"), ("AFTER", "left"),
+                            ("FILES", "left")):  # fmt: skip
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for point in found:
+        table.add_row(str(point.seq), local_time(point.ts), _after(point), _files(point))
+    return table
+
+
+def _after(point: CheckpointInfo) -> Text:
+    if point.tool is None:
+        return Text("start", style="bold") if point.tool_use_id is None else Text("?")
+    text = Text(point.tool, style="cyan")
+    text.append("  " + tool_input_summary(point.tool, point.input or {})[:60])
+    return text
+
+
+def _files(point: CheckpointInfo) -> Text:
+    if point.error:
+        return Text(clean(f"failed: {point.error}"), style="yellow")
+    if point.tool_use_id is None:
+        return Text(f"{point.changed} copied" if point.changed else "-")
+    if not point.changed:
+        return Text("unchanged", style="dim")
+    shown = ", ".join(point.files[:3]) + (", …" if point.changed > 3 else "")
+    return Text(clean(f"{point.changed} changed: {shown}"))

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from tether.core import errors
+from tether.core.events import SessionCreated
 
 from . import console
 from .ids import IdArgument, LastOption, resolve_session
@@ -38,7 +39,7 @@ def diff(
         bool, typer.Option("--stat", help="Files and counts of changed lines.")
     ] = False,
     json_out: Annotated[
-        bool, typer.Option("--json", help="A JSON list of files: status and line counts.")
+        bool, typer.Option("--json", help="JSON Lines: each file, its status and line counts.")
     ] = False,
     at: At = None,
 ) -> None:
@@ -56,7 +57,7 @@ def diff(
     wanted = [_workspace_path(p) for p in paths or []]
     if json_out:
         files = changes.files(span, wanted) if span else []
-        sys.stdout.write(json.dumps([f.to_dict() for f in files], ensure_ascii=False) + "\n")
+        sys.stdout.write("".join(json.dumps(f.to_dict(), ensure_ascii=False) + "\n" for f in files))
         return
     if span is None:
         return  # the workspace was never used: nothing changed
@@ -122,6 +123,48 @@ def cp(
         console.err.print(done, markup=False, highlight=False)
 
 
+def fork(
+    session_id: IdArgument = None,
+    last: LastOption = False,
+    at: Annotated[
+        int | None,
+        typer.Option(
+            "--at", min=0, metavar="SEQ",
+            help="Fork after event SEQ (default: the latest point where nothing is half done).",
+        ),
+    ] = None,
+    new_id: Annotated[
+        str | None, typer.Option("--session-id", help="Use this id for the fork.")
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the fork's session.created as a JSON line.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the fork's id.")] = False,
+) -> None:  # fmt: skip
+    """Make a new session from another at event SEQ: its conversation up to there, and
+    its files as they were then. The parent is not changed; resume the fork as any session.
+
+    Example: tether fork 1m86k --at 17 && tether resume --last "try the other way"
+    """
+    from tether.core.fork import fork as make_fork
+
+    child = make_fork(resolve_session(session_id, last), at, new_id)
+    created = child.read(0, 1)[0]
+    assert isinstance(created, SessionCreated)
+    if json_out:
+        sys.stdout.write(created.to_json() + "\n")
+    elif quiet:
+        console.out.print(child.id, markup=False)
+    else:
+        console.out.print(f"[bold]session {child.id}[/]")
+        files = "with its files then" if created.workspace_source == "fork" else "(no files yet)"
+        console.err.print(
+            f"forked {created.parent} at event {created.parent_seq}, {files}; "
+            f"continue it with: tether resume {child.id} [PROMPT]",
+            markup=False, highlight=False,
+        )  # fmt: skip
+
+
 def _session_and_paths(
     session_id: str | None, paths: list[str] | None, last: bool
 ) -> tuple[str | None, list[str]]:
@@ -139,4 +182,4 @@ def _workspace_path(path: str) -> str:
     return stripped or "."
 
 
-COMMANDS = {"diff": diff, "apply": apply, "cp": cp}
+COMMANDS = {"diff": diff, "apply": apply, "cp": cp, "fork": fork}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -76,6 +76,45 @@ def points(events: Sequence[ev.Event]) -> list[Point]:
         if isinstance(event, ev.WorkspacePrepared | ev.WorkspaceCheckpoint) and event.checkpoint:
             use = event.tool_use_id if isinstance(event, ev.WorkspaceCheckpoint) else None
             found.append(Point(seq=event.seq, checkpoint=event.checkpoint, tool_use_id=use))
+    return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckpointInfo:
+    """One line of `show --checkpoints`: when, after which call, what changed, or why not."""
+
+    seq: int
+    ts: str
+    checkpoint: str  # "" when it failed
+    tool_use_id: str | None = None  # None for the start
+    tool: str | None = None
+    input: Mapping[str, Any] | None = None
+    changed: int = 0
+    files: tuple[str, ...] = ()
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["input"] = dict(self.input) if self.input is not None else None
+        return body
+
+
+def checkpoint_list(events: Sequence[ev.Event]) -> list[CheckpointInfo]:
+    """Every checkpoint of a log, failed ones too, with the call each one followed."""
+    uses = {e.tool_use_id: e for e in events if isinstance(e, ev.AgentToolUse)}
+    found = []
+    for event in events:
+        if isinstance(event, ev.WorkspacePrepared):
+            found.append(CheckpointInfo(seq=event.seq, ts=event.ts, checkpoint=event.checkpoint,
+                                        changed=event.files, error=event.error))  # fmt: skip
+        elif isinstance(event, ev.WorkspaceCheckpoint):
+            use = uses.get(event.tool_use_id)
+            found.append(CheckpointInfo(
+                seq=event.seq, ts=event.ts, checkpoint=event.checkpoint,
+                tool_use_id=event.tool_use_id, tool=use.name if use else None,
+                input=use.input if use else None, changed=event.changed, files=event.files,
+                error=event.error,
+            ))  # fmt: skip
     return found
 
 
@@ -163,7 +202,8 @@ class Changes:
 
     def _run(self, span: Range, paths: Sequence[str], command: str) -> bytes:
         from .sandbox import engine
-        from .sandbox.store import Mounts, run_script, volume_exists
+        from .sandbox.oneoff import run_script
+        from .sandbox.store import Mounts, volume_exists
 
         api = engine.connect().api
         if not volume_exists(api, engine.volume_name(self.session_id, "store")):

@@ -136,10 +136,11 @@ class SessionWorkspace:
             if stats is None:
                 return None
             return self._prepared(stats, started, error=f"no checkpoints: {exc}")
-        except errors.SandboxError:
+        except errors.SandboxError as exc:
             if stats is None:  # only the helper was missing: the next checkpoint tries again
                 return None
-            raise
+            self.available = False  # a first checkpoint taken later would not be the start
+            return self._prepared(stats, started, error=f"no checkpoints: {exc}")
         if self._cancelled.is_set():
             helper.close()
             return None
@@ -198,8 +199,7 @@ class SessionWorkspace:
             return None
         started = time.monotonic()
         try:
-            helper = self._started_helper()
-            raw = helper.run(f"store_checkpoint '{self._last}'", timeout_s=CHECKPOINT_TIMEOUT_S)
+            raw = self._run_checkpoint()
         except StoreUnavailable:
             self.available = False
             return None
@@ -213,6 +213,14 @@ class SessionWorkspace:
         return self._checkpoint(
             tool_use_id, started, checkpoint=self._last, changed=int(changed), files=files
         )
+
+    def _run_checkpoint(self) -> Any:
+        command = f"store_checkpoint '{self._last}'"
+        try:
+            return self._started_helper().run(command, timeout_s=CHECKPOINT_TIMEOUT_S)
+        except errors.SandboxLost:  # the helper died: cattle, so once more on a fresh one
+            self._helper = None
+            return self._started_helper().run(command, timeout_s=CHECKPOINT_TIMEOUT_S)
 
     def _checkpoint(
         self, tool_use_id: str, started: float, **fields: Any

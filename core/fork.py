@@ -58,8 +58,9 @@ def _checkpoint_follows(event: ev.Event, following: ev.Event | None) -> bool:
 
 
 def choose_cut(events: Sequence[ev.Event], at: int | None) -> Cut:
-    """The point to fork at: `at`, or the parent's latest clean point; refused with the
-    nearest clean points when `at` falls inside a response or a tool call."""
+    """The point to fork at: `at` (a call's result comes with its checkpoint), or the
+    parent's latest clean point; refused with the nearest clean points when `at` falls
+    inside a response or a tool call."""
     last = events[-1].seq
     clean = clean_points(events)
     if at is None:
@@ -68,10 +69,17 @@ def choose_cut(events: Sequence[ev.Event], at: int | None) -> Cut:
         raise errors.UsageError(f"--at {at}: the session's last event is {last}")
     elif at in clean:
         seq = at
+    elif at + 1 in clean and _result_then_checkpoint(events, at):
+        seq = at + 1  # a call's result: with its checkpoint, the files right after the call
     else:
         raise errors.UsageError(f"--at {at}: {_inside(events, at)}; {_nearest(clean, at)}")
     found = points([e for e in events if e.seq <= seq]) or points(events)[:1]  # or the start
     return Cut(seq=seq, checkpoint=at_or_before(found, seq) or (found[0] if found else None))
+
+
+def _result_then_checkpoint(events: Sequence[ev.Event], at: int) -> bool:
+    pair = [e for e in events if e.seq in (at, at + 1)]
+    return len(pair) == 2 and _checkpoint_follows(pair[0], pair[1])
 
 
 def _inside(events: Sequence[ev.Event], at: int) -> str:
@@ -79,8 +87,6 @@ def _inside(events: Sequence[ev.Event], at: int) -> str:
     starts = sum(isinstance(e, ev.ModelRequestStart) for e in upto)
     if starts > sum(isinstance(e, ev.ModelRequestEnd) for e in upto):
         return "that is inside a model response that was not finished"
-    if isinstance(upto[-1], ev.AgentToolResult):
-        return "that is between a tool call's result and its checkpoint"
     return "a tool call is still waiting for its result there"
 
 

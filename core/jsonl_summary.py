@@ -78,6 +78,8 @@ def _summarize(session_id: str, directory: str) -> SessionSummary:
         last_activity=(last or first)["ts"],
         turns=_turns(end, size),
         prompt=prompt_start(_message_text(prompt)),
+        parent=first.get("parent"),
+        parent_seq=first.get("parent_seq"),
     )
 
 
@@ -182,6 +184,7 @@ _ENVELOPE = re.compile(
     rb':"([^"\\]*)","type":"([^"\\]*)"'
 )
 _TURN = re.compile(rb',"turn":(\d+)[,}]')
+_PARENT = re.compile(rb',"parent":"([^"\\]+)","parent_seq":(\d+)[,}]')
 _TIME_KEY = {1: "ts", 2: "processed_at"}  # the envelope's time, by schema version
 
 
@@ -196,6 +199,10 @@ def _peek(line: bytes) -> dict[str, Any] | None:
         if turn is None:
             return _decode(line)
         found["turn"] = int(turn[1])
+    elif envelope[2] == b"session.created":
+        parent = _PARENT.search(line, envelope.end())
+        if parent is not None:
+            found["parent"], found["parent_seq"] = parent[1].decode(), int(parent[2])
     return found
 
 

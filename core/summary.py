@@ -52,6 +52,8 @@ class SessionSummary:
     last_activity: str | None = None
     turns: int | None = 0
     prompt: str = ""
+    parent: str | None = None  # the session this one is a fork of, and the seq it was taken at
+    parent_seq: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,6 +140,8 @@ def summarize_log(session: EventLog) -> SessionSummary:
         last_activity=session.read(-1)[0].ts,
         turns=end.turn if isinstance(end, ModelRequestEnd) else 0,
         prompt=prompt_start(prompt),
+        parent=head[0].parent,
+        parent_seq=head[0].parent_seq,
     )
 
 

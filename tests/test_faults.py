@@ -137,11 +137,11 @@ def test_a_killed_container_is_a_tool_error_and_the_session_carries_on(
 
 
 def kill_on_start(client: Any, session_id: str, killed: list[str]) -> threading.Thread:
-    """A thread that kills the session's first container the moment the engine starts it,
+    """A thread that kills the session's first sandbox the moment the engine starts it,
     before its shell is up (the stream is open before this returns)."""
-    label = f"{LABEL_SESSION}={session_id}"
+    labels = [f"{LABEL_SESSION}={session_id}", "tether.role=sandbox"]
     stream = client.api.events(
-        decode=True, until=int(time.time()) + 60, filters={"label": label, "event": "start"}
+        decode=True, until=int(time.time()) + 60, filters={"label": labels, "event": "start"}
     )
 
     def kill_first() -> None:

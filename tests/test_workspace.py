@@ -5,7 +5,6 @@ Real CLI, real Docker, real git, the fake Messages API."""
 from __future__ import annotations
 
 import io
-import json
 import os
 import subprocess
 import tarfile
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 from e2e import (
     TEST_IMAGE,
+    json_lines,
     kill9,
     of_type,
     only_session_id,
@@ -130,7 +130,7 @@ def test_the_workspace_is_a_copy_of_the_git_work_tree_and_the_host_waits_for_app
 
     stat = run(["diff", "--last", "--stat"], env).stdout
     assert "6 files changed" in stat and "rename move_me.txt => moved.txt" in stat, stat
-    files = {f["path"]: f for f in json.loads(run(["diff", "--last", "--json"], env).stdout)}
+    files = {f["path"]: f for f in json_lines(run(["diff", "--last", "--json"], env).stdout)}
     assert files["app.py"] == {
         "path": "app.py", "status": "modified", "old_path": None, "added": 1, "deleted": 1,
         "binary": False,
@@ -289,7 +289,7 @@ def test_diff_while_the_session_runs_and_after_it_crashed(
 def _diff_names(env: dict) -> list[str]:
     result = run(["diff", "--last", "--json"], env)
     assert result.returncode == 0, result.stderr
-    return [f["path"] for f in json.loads(result.stdout)]
+    return [f["path"] for f in json_lines(result.stdout)]
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ ROLE = "store"
 LABEL_HELPER_OF = "tether.helper-of"  # one-off helpers: no session label, so no sweep takes them
 NO_GIT = 3  # store_init's status when the image has no git
 _OUTPUT_LIMIT = 64 * 1024
-_STATUS = "__tether_status"
+READ_ONLY_CAPS = ("DAC_READ_SEARCH",)  # reads whatever the agent made, writes nothing of it
 
 
 class StoreUnavailable(errors.SandboxError):
@@ -138,7 +138,33 @@ class StoreHelper:
         self._shell: PersistentShell | None = None
 
     def start(self) -> None:
-        """Start the helper and open the store; StoreUnavailable if the image has no git."""
+        """Start the helper and open the store; StoreUnavailable if the image has no git,
+        SandboxError if the helper does not come up (twice: it is cattle too)."""
+        try:
+            self._start()
+        except StoreUnavailable:
+            raise
+        except errors.SandboxError as exc:
+            log.warning("the checkpoint helper did not start (%s); trying again", exc)
+            self._start()
+
+    def _start(self) -> None:
+        import docker.errors
+
+        self.close()
+        try:
+            self._create_and_open()
+        except (docker.errors.DockerException, ShellClosed, ShellTimeout) as exc:
+            self.close()
+            reason = getattr(exc, "explanation", None) or str(exc) or type(exc).__name__
+            raise errors.SandboxError(f"the checkpoint helper did not start: {reason}") from None
+        opened = self.run("store_init", timeout_s=60)
+        if opened.status == NO_GIT:
+            raise StoreUnavailable(f"the image {self.image} has no git")
+        if opened.status != 0:
+            raise errors.SandboxError(f"the checkpoint store did not open: {text_of(opened)}")
+
+    def _create_and_open(self) -> None:
         sid = self.mounts.session_id
         with engine_errors():
             self._remove_leftovers(sid)
@@ -156,20 +182,17 @@ class StoreHelper:
             self.api.start(self.container_id)
             self._shell = PersistentShell(self.api, self.container_id, "0:0")
             self._shell.start()
-        opened = self.run("store_init", timeout_s=60)
-        if opened.status == NO_GIT:
-            raise StoreUnavailable(f"the image {self.image} has no git")
-        if opened.status != 0:
-            raise errors.SandboxError(f"the checkpoint store did not open: {text_of(opened)}")
 
     def run(self, command: str, timeout_s: float) -> RawRun:
         """Run store.sh's `command` in the helper's shell."""
+        import docker.errors
+
         if self._shell is None:
             raise errors.SandboxLost("the checkpoint helper is not running")
         try:
             with engine_errors():
                 return self._shell.run(SOURCE + command, limit=_OUTPUT_LIMIT, timeout_s=timeout_s)
-        except (ShellClosed, ShellTimeout) as exc:
+        except (ShellClosed, ShellTimeout, docker.errors.DockerException) as exc:
             self.close()
             raise errors.SandboxLost(f"the checkpoint helper stopped answering ({exc})") from None
 
@@ -197,103 +220,3 @@ def text_of(run: RawRun) -> str:
     """A run's output as one line of text for a message."""
     lines = run.output.decode("utf-8", "replace").strip().splitlines()
     return lines[-1] if lines else f"exit status {run.status}"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Done:
-    """What a one-off store command gave: its status, stdout and stderr."""
-
-    status: int
-    out: bytes
-    err: bytes
-
-    def check(self, doing: str) -> bytes:
-        if self.status == NO_GIT:
-            raise StoreUnavailable(f"cannot {doing}: the session's image has no git")
-        if self.status != 0:
-            lines = (self.out + self.err).decode("utf-8", "replace").strip().splitlines()
-            detail = lines[-1] if lines else f"exit status {self.status}"
-            raise errors.SandboxError(f"cannot {doing}: {detail}")
-        return self.out
-
-
-READ_ONLY_CAPS = ("DAC_READ_SEARCH",)
-
-
-def run_script(
-    api: Any, image: str, mounts: Mounts, script: str, *, caps: Sequence[str] = READ_ONLY_CAPS,
-    workspace_read_only: bool = True,
-) -> Done:  # fmt: skip
-    """Run a script of store.sh's functions once (`return` ends it): in the harness's
-    helper when one runs (and the call needs nothing more), else in a one-off helper
-    that removes itself."""
-    command = (
-        f'{SOURCE}__tether_script() {{\n{script}\n}}; __tether_script\necho "{_STATUS} $?" >&2'
-    )
-    with engine_errors():
-        running = _running_helper(api, mounts.session_id)
-        if running and tuple(caps) == READ_ONLY_CAPS and not mounts.extra:
-            return _exec(api, running, command)
-        return _run_once(api, image, mounts, command, caps, workspace_read_only)
-
-
-def _running_helper(api: Any, session_id: str) -> str | None:
-    own = [engine.label_filter(session_id), f"{LABEL_ROLE}={ROLE}", *engine.home_filter()]
-    found = api.containers(filters={"label": own, "status": "running"})
-    return str(found[0]["Id"]) if found else None
-
-
-def _exec(api: Any, container_id: str, command: str) -> Done:
-    exec_id = api.exec_create(container_id, ["/bin/sh", "-c", command], user="0:0")["Id"]
-    out, err = bytearray(), bytearray()
-    for chunk_out, chunk_err in api.exec_start(exec_id, stream=True, demux=True):
-        out += chunk_out or b""
-        err += chunk_err or b""
-    return _done(bytes(out), bytes(err))
-
-
-def _run_once(
-    api: Any, image: str, mounts: Mounts, command: str, caps: Sequence[str], read_only: bool
-) -> Done:
-    import docker.errors
-
-    config = helper_config(api, image, mounts.build(read_only), caps, auto_remove=True)
-    try:
-        created = api.create_container(
-            **config, entrypoint=["/bin/sh", "-c"], command=[command],
-            labels={LABEL_HELPER_OF: mounts.session_id},
-        )  # fmt: skip
-    except docker.errors.ImageNotFound:
-        raise errors.ImageNotFound(
-            f"the session's image {image} is not here any more; pull or build it again"
-        ) from None
-    container_id = str(created["Id"])
-    try:
-        api.put_archive(container_id, "/", script_archive())
-        socket = api.attach_socket(container_id, params={"stdout": 1, "stderr": 1, "stream": 1})
-        api.start(container_id)
-        out, err = _read_frames(socket)
-    except BaseException:
-        with contextlib.suppress(docker.errors.APIError):
-            api.remove_container(container_id, force=True)
-        raise
-    return _done(out, err)
-
-
-def _read_frames(socket: Any) -> tuple[bytes, bytes]:
-    from docker.utils.socket import frames_iter
-
-    out, err = bytearray(), bytearray()
-    try:
-        for stream, data in frames_iter(socket, tty=False):
-            (out if stream == 1 else err).extend(data)
-    finally:
-        socket.close()
-    return bytes(out), bytes(err)
-
-
-def _done(out: bytes, err: bytes) -> Done:
-    head, _, trailer = err.rstrip(b"\n").rpartition(b"\n")
-    if not trailer.startswith(_STATUS.encode() + b" "):
-        head, trailer = err, b"- 1"  # the shell died before it could say
-    return Done(status=int(trailer.split()[1]), out=out, err=head)

@@ -16,7 +16,8 @@ from typing import Any
 from .. import errors
 from . import engine
 from .engine import LABEL_ROLE, engine_errors
-from .store import LABEL_HELPER_OF, ROLE, Mounts, helper_config, run_script, volume_exists
+from .oneoff import run_script
+from .store import LABEL_HELPER_OF, ROLE, Mounts, helper_config, volume_exists
 from .tools import WORKSPACE
 
 log = logging.getLogger(__name__)
