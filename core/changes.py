@@ -210,7 +210,7 @@ class Changes:
             raise errors.SandboxError(
                 f"session {self.session_id}'s checkpoint store is gone (removed from the engine)"
             )
-        mounts = Mounts(session_id=self.session_id, bind=self.settings.workspace)
+        mounts = Mounts.of(api, self.session_id, self.settings.workspace)
         done = run_script(api, self.settings.image, mounts, _sides(span, paths) + command)
         return done.check("compare the workspace")
 

@@ -127,8 +127,9 @@ class SessionWorkspace:
             raise _ImageMissing()
         started = time.monotonic()
         stats = self._copy(api) if self.history.prepared is None else None
-        mounts = Mounts(session_id=self.session_id, bind=self.settings.workspace)
-        helper = StoreHelper(api, self.settings.image, mounts)
+        helper = StoreHelper(
+            api, self.settings.image, Mounts.of(api, self.session_id, self.settings.workspace)
+        )
         try:
             helper.start()
         except StoreUnavailable as exc:
@@ -236,8 +237,9 @@ class SessionWorkspace:
         if self._thread is not None:
             self.prepare(image_ready=False)
         if self._helper is None or self._helper.container_id is None:
-            mounts = Mounts(session_id=self.session_id, bind=self.settings.workspace)
-            self._helper = StoreHelper(engine.connect().api, self.settings.image, mounts)
+            api = engine.connect().api
+            mounts = Mounts.of(api, self.session_id, self.settings.workspace)
+            self._helper = StoreHelper(api, self.settings.image, mounts)
             self._helper.start()
         return self._helper
 

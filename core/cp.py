@@ -65,16 +65,13 @@ class WorkspaceFiles:
         self.settings = created[0]
         self.remote = remote
         self.api = engine.connect().api
-        self.mounts = Mounts(session_id=remote.session.id, bind=self.settings.workspace)
+        self.mounts = Mounts.of(self.api, remote.session.id, self.settings.workspace)
 
     def box(self, writable: bool) -> Any:
         """A context giving a Box on the sandbox or the workspace."""
-        from .sandbox import engine
-        from .sandbox.store import volume_exists
         from .sandbox.workspace import box
 
-        name = engine.volume_name(self.remote.session.id)
-        if self.settings.workspace is None and not volume_exists(self.api, name):
+        if self.settings.workspace is None and self.mounts.volume is None:
             raise errors.UsageError(
                 f"session {self.remote.session.id} has no workspace yet (it never used a tool)"
             )

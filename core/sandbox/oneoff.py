@@ -11,9 +11,9 @@ from typing import Any
 
 from .. import errors
 from . import engine
-from .engine import LABEL_ROLE, engine_errors
+from .engine import engine_errors
 from .store import (
-    LABEL_HELPER_OF,
+    HELPER,
     NO_GIT,
     READ_ONLY_CAPS,
     ROLE,
@@ -21,6 +21,7 @@ from .store import (
     Mounts,
     StoreUnavailable,
     helper_config,
+    own,
     script_archive,
 )
 
@@ -63,8 +64,7 @@ def run_script(
 
 
 def _running_helper(api: Any, session_id: str) -> str | None:
-    own = [engine.label_filter(session_id), f"{LABEL_ROLE}={ROLE}", *engine.home_filter()]
-    found = api.containers(filters={"label": own, "status": "running"})
+    found = api.containers(filters={"label": own(session_id, ROLE), "status": "running"})
     return str(found[0]["Id"]) if found else None
 
 
@@ -86,7 +86,7 @@ def _run_once(
     try:
         created = api.create_container(
             **config, entrypoint=["/bin/sh", "-c"], command=[command],
-            labels={LABEL_HELPER_OF: mounts.session_id},
+            labels=engine.labels(mounts.session_id, HELPER),
         )  # fmt: skip
     except docker.errors.ImageNotFound:
         raise errors.ImageNotFound(

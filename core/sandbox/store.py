@@ -25,7 +25,8 @@ from typing import Any
 
 from .. import errors
 from . import engine
-from .engine import LABEL_ROLE, engine_errors
+from .engine import LABEL_ROLE, LABEL_SESSION, engine_errors
+from .output import Capture
 from .shell import PersistentShell, RawRun, ShellClosed, ShellTimeout
 from .tools import WORKSPACE
 
@@ -35,7 +36,7 @@ STORE = "/store"
 SCRIPT_DIR = "/tether"
 SOURCE = f". {SCRIPT_DIR}/store.sh && "
 ROLE = "store"
-LABEL_HELPER_OF = "tether.helper-of"  # one-off helpers: no session label, so no sweep takes them
+HELPER = "helper"  # the role of one-off helpers: no owner label, so no sweep takes them
 NO_GIT = 3  # store_init's status when the image has no git
 _OUTPUT_LIMIT = 64 * 1024
 READ_ONLY_CAPS = ("DAC_READ_SEARCH",)  # reads whatever the agent made, writes nothing of it
@@ -51,14 +52,22 @@ class Mounts:
 
     session_id: str
     bind: str | None = None  # the host dir of a --workspace session
+    volume: str | None = None  # the workspace volume, when it is not named as today's are
     extra: tuple[tuple[str, str, bool], ...] = ()  # (volume, path, read-only) more to mount
+
+    @staticmethod
+    def of(api: Any, session_id: str, bind: str | None) -> Mounts:
+        """The session's mounts, with its workspace volume however it was named."""
+        return Mounts(
+            session_id=session_id, bind=bind, volume=engine.existing_volume(api, session_id)
+        )
 
     def workspace(self, read_only: bool) -> Any:
         from docker.types import Mount
 
         if self.bind:
             return Mount(WORKSPACE, self.bind, type="bind", read_only=read_only)
-        name = engine.volume_name(self.session_id)
+        name = self.volume or engine.volume_name(self.session_id)
         return Mount(WORKSPACE, name, type="volume", read_only=read_only)
 
     def build(self, workspace_read_only: bool) -> list[Any]:
@@ -67,6 +76,12 @@ class Mounts:
         store = Mount(STORE, engine.volume_name(self.session_id, ROLE), type="volume")
         extra = [Mount(path, name, type="volume", read_only=ro) for name, path, ro in self.extra]
         return [self.workspace(workspace_read_only), store, *extra]
+
+
+def own(session_id: str, role: str | None = None) -> list[str]:
+    """The label filter of this data dir's containers of the session (in `role`)."""
+    found = [f"{LABEL_SESSION}={session_id}", *engine.home_filter()]
+    return found + [f"{LABEL_ROLE}={role}"] if role else found
 
 
 def script_archive() -> bytes:
@@ -174,7 +189,7 @@ class StoreHelper:
                 **config,
                 entrypoint=["sleep"],
                 command=["infinity"],
-                labels=engine.labels(sid, ROLE),
+                labels=engine.container_labels(sid, ROLE),
                 name=f"tether-{sid}-store-{os.urandom(3).hex()}",
             )
             self.container_id = str(created["Id"])
@@ -191,7 +206,13 @@ class StoreHelper:
             raise errors.SandboxLost("the checkpoint helper is not running")
         try:
             with engine_errors():
-                return self._shell.run(SOURCE + command, limit=_OUTPUT_LIMIT, timeout_s=timeout_s)
+                capture = Capture(show=_OUTPUT_LIMIT)
+                raw = self._shell.run(
+                    SOURCE + command, capture, timeout_s=timeout_s, save_state=False
+                )
+                return RawRun(
+                    status=raw.status, timed_out=raw.timed_out, output=bytes(capture.first)
+                )
         except (ShellClosed, ShellTimeout, docker.errors.DockerException) as exc:
             self.close()
             raise errors.SandboxLost(f"the checkpoint helper stopped answering ({exc})") from None
@@ -199,8 +220,7 @@ class StoreHelper:
     def _remove_leftovers(self, session_id: str) -> None:
         from .cleanup import remove_container
 
-        own = [engine.label_filter(session_id), f"{LABEL_ROLE}={ROLE}", *engine.home_filter()]
-        for item in self.api.containers(all=True, filters={"label": own}):
+        for item in self.api.containers(all=True, filters={"label": own(session_id, ROLE)}):
             remove_container(self.api, item["Id"])
 
     def close(self) -> None:

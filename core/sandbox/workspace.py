@@ -15,9 +15,9 @@ from typing import Any
 
 from .. import errors
 from . import engine
-from .engine import LABEL_ROLE, engine_errors
+from .engine import engine_errors
 from .oneoff import run_script
-from .store import LABEL_HELPER_OF, ROLE, Mounts, helper_config, volume_exists
+from .store import HELPER, ROLE, Mounts, helper_config, own, volume_exists
 from .tools import WORKSPACE
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ def create_volume(api: Any, session_id: str, fresh: bool) -> None:
     """Make the session's workspace volume; `fresh` first removes what a cut copy left."""
     import docker.errors
 
-    name = engine.volume_name(session_id)
+    name = engine.existing_volume(api, session_id) or engine.volume_name(session_id)
     if fresh:
         _remove_session_containers(api, session_id)
         with contextlib.suppress(docker.errors.NotFound):
@@ -38,7 +38,8 @@ def create_volume(api: Any, session_id: str, fresh: bool) -> None:
 
 def copy_in(api: Any, image: str, session_id: str, chunks: Iterable[bytes]) -> None:
     """Extract a tar stream (names under `workspace/`) into the session's volume."""
-    with engine_errors(), parked(api, image, Mounts(session_id=session_id)) as container:
+    mounts = Mounts.of(api, session_id, None)
+    with engine_errors(), parked(api, image, mounts) as container:
         api.put_archive(container, "/", _generator(chunks))
 
 
@@ -50,7 +51,7 @@ def parked(api: Any, image: str, mounts: Mounts, writable: bool = True) -> Itera
     config = helper_config(api, image, [mounts.workspace(not writable)], ())
     try:
         created = api.create_container(
-            **config, command=["true"], labels={LABEL_HELPER_OF: mounts.session_id}
+            **config, command=["true"], labels=engine.labels(mounts.session_id, HELPER)
         )
     except docker.errors.ImageNotFound:
         raise errors.ImageNotFound(
@@ -65,8 +66,7 @@ def parked(api: Any, image: str, mounts: Mounts, writable: bool = True) -> Itera
 
 def running_sandbox(api: Any, session_id: str) -> str | None:
     """The session's sandbox container if one is running: it also has the shell's files."""
-    own = [engine.label_filter(session_id), f"{LABEL_ROLE}=sandbox", *engine.home_filter()]
-    found = api.containers(filters={"label": own, "status": "running"})
+    found = api.containers(filters={"label": own(session_id, "sandbox"), "status": "running"})
     return str(found[0]["Id"]) if found else None
 
 
@@ -150,8 +150,7 @@ def fork_volumes(api: Any, image: str, parent: str, child: str, checkpoint: str)
 def _remove_session_containers(api: Any, session_id: str) -> None:
     from .cleanup import remove_container
 
-    own = [engine.label_filter(session_id), *engine.home_filter()]
-    for item in api.containers(all=True, filters={"label": own}):
+    for item in api.containers(all=True, filters={"label": own(session_id)}):
         remove_container(api, item["Id"])
 
 
