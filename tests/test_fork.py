@@ -21,6 +21,7 @@ from e2e import (
 from fakeapi import FakeAPI, text, tool_use
 
 from tether.core import events as ev
+from tether.core.sandbox.engine import volume_name
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker_client")]
 
@@ -178,6 +179,6 @@ def test_rm_removes_the_workspace_and_its_checkpoints(
     sid = only_session_id()
     label = f"tether.session={sid}"
     names = sorted(v.name for v in docker_client.volumes.list(filters={"label": label}))
-    assert names == [f"tether-{sid}", f"tether-{sid}-store"]
+    assert names == [volume_name(sid), volume_name(sid, "store")]
     assert run(["rm", sid], env).returncode == 0
     assert docker_client.volumes.list(filters={"label": label}) == []
