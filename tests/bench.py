@@ -3,9 +3,10 @@ would otherwise pick, measured in the same run, the ratio, and the bar.
 
     .venv/bin/python tests/bench.py
 
-Runs tests/bench_foundation.py, bench_sandbox.py, bench_harness.py and bench_mcp.py (each also runs
-on its own). Needs a Docker engine and the test image (TETHER_TEST_IMAGE). Takes a few
-minutes; everything it creates (temporary files, containers, volumes) is removed.
+Runs tests/bench_foundation.py, bench_sandbox.py, bench_harness.py, bench_mcp.py,
+bench_workspace.py and bench_checkpoints.py (each also runs on its own). Needs a Docker
+engine and the test image (TETHER_TEST_IMAGE). Takes a few minutes; everything it creates
+(temporary files, containers, volumes) is removed.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import datetime
 import os
 import platform
 
+import bench_checkpoints
 import bench_foundation
 import bench_harness
 import bench_mcp
 import bench_sandbox
+import bench_workspace
 import docker
 from benchlib import print_table, scratch
 
@@ -43,6 +46,8 @@ def main() -> None:
         rows += bench_sandbox.rows(work)
         rows += bench_harness.rows(work)
         rows += bench_mcp.rows(work)
+        rows += bench_workspace.rows(work)
+        rows += bench_checkpoints.rows(work)
     print(before)
     print_table(rows)
     print("anthropic/docker imported by ls/tail:", ", ".join(leaks) or "neither")
