@@ -11,6 +11,7 @@ one that fails is recorded with why, and the call stands.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -115,7 +116,6 @@ class SessionWorkspace:
 
     def _make_ready(self, check_image: bool) -> ev.WorkspacePrepared | None:
         from .sandbox import engine
-        from .sandbox.store import Mounts, StoreHelper, StoreUnavailable
 
         if self.history.prepared is None and self.settings.workspace_source == FORK:
             raise errors.SandboxError(
@@ -126,37 +126,56 @@ class SessionWorkspace:
         if check_image and not _image_present(api, self.settings.image):
             raise _ImageMissing()
         started = time.monotonic()
-        stats = self._copy(api) if self.history.prepared is None else None
-        helper = StoreHelper(
-            api, self.settings.image, Mounts.of(api, self.session_id, self.settings.workspace)
-        )
+        fresh = self.history.prepared is None
+        if fresh and self.settings.workspace is None:
+            from .sandbox.workspace import create_volume
+
+            create_volume(api, self.session_id, fresh=self.settings.workspace_source in COPIES)
+        starting = _Beside(self._new_helper)  # the helper starts while the files are copied
         try:
-            helper.start()
-        except StoreUnavailable as exc:
-            self.available = False
-            if stats is None:
-                return None
-            return self._prepared(stats, started, error=f"no checkpoints: {exc}")
-        except errors.SandboxError as exc:
-            if stats is None:  # only the helper was missing: the next checkpoint tries again
-                return None
-            self.available = False  # a first checkpoint taken later would not be the start
-            return self._prepared(stats, started, error=f"no checkpoints: {exc}")
+            stats = self._copy(api) if fresh else None
+        finally:
+            helper, failure = starting.result()
+            if sys.exc_info()[0] is not None and helper is not None:
+                helper.close()
+        if failure is not None:
+            return self._without_store(stats, started, failure)
         if self._cancelled.is_set():
             helper.close()
             return None
         self._helper = helper
+        return self._baseline(stats, started) if stats is not None else None
+
+    def _new_helper(self) -> Any:
+        """A started checkpoint helper, on its own connection (it may start in a thread)."""
+        from .sandbox import engine
+        from .sandbox.store import Mounts, StoreHelper
+
+        api = engine.connect().api
+        mounts = Mounts.of(api, self.session_id, self.settings.workspace)
+        helper = StoreHelper(api, self.settings.image, mounts)
+        helper.start()
+        return helper
+
+    def _without_store(
+        self, stats: Any, started: float, failure: BaseException
+    ) -> ev.WorkspacePrepared | None:
+        """No helper: no checkpoints this time, or (for a first one) for the session."""
+        from .sandbox.store import StoreUnavailable
+
+        if not isinstance(failure, errors.SandboxError):
+            raise failure
+        if isinstance(failure, StoreUnavailable) or stats is not None:
+            self.available = False  # a first checkpoint taken later would not be the start
         if stats is None:
-            return None
-        return self._baseline(stats, started)
+            return None  # a helper that failed to start: the next checkpoint tries again
+        return self._prepared(stats, started, error=f"no checkpoints: {failure}")
 
     def _copy(self, api: Any) -> Any:
         from .hostcopy import CopyStats, HostCopy
         from .sandbox import workspace as volumes
 
         source = self.settings.workspace_source
-        if self.settings.workspace is None:
-            volumes.create_volume(api, self.session_id, fresh=source in COPIES)
         if source not in COPIES or not self.settings.workspace_from:
             return CopyStats()
         copy = HostCopy(Source(kind=source, path=self.settings.workspace_from))
@@ -231,16 +250,10 @@ class SessionWorkspace:
         return ev.WorkspaceCheckpoint(tool_use_id=tool_use_id, duration_ms=duration, **fields)
 
     def _started_helper(self) -> Any:
-        from .sandbox import engine
-        from .sandbox.store import Mounts, StoreHelper
-
         if self._thread is not None:
             self.prepare(image_ready=False)
         if self._helper is None or self._helper.container_id is None:
-            api = engine.connect().api
-            mounts = Mounts.of(api, self.session_id, self.settings.workspace)
-            self._helper = StoreHelper(api, self.settings.image, mounts)
-            self._helper.start()
+            self._helper = self._new_helper()
         return self._helper
 
     def release(self) -> None:
@@ -251,6 +264,25 @@ class SessionWorkspace:
         if self._helper is not None:
             self._helper.close()
             self._helper = None
+
+
+class _Beside:
+    """`work()` run in a thread beside the caller; `result()` waits for (value, error)."""
+
+    def __init__(self, work: Any) -> None:
+        self._found: tuple[Any, BaseException | None] = (None, None)
+        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True)
+        self._thread.start()
+
+    def _run(self, work: Any) -> None:
+        try:
+            self._found = (work(), None)
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits
+            self._found = (None, exc)
+
+    def result(self) -> tuple[Any, BaseException | None]:
+        self._thread.join()
+        return self._found
 
 
 class _ImageMissing(Exception):

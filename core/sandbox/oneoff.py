@@ -17,12 +17,11 @@ from .store import (
     NO_GIT,
     READ_ONLY_CAPS,
     ROLE,
-    SOURCE,
     Mounts,
     StoreUnavailable,
     helper_config,
     own,
-    script_archive,
+    store_script,
 )
 
 _STATUS = "__tether_status"
@@ -53,8 +52,10 @@ def run_script(
     """Run a script of store.sh's functions once (`return` ends it): in the harness's
     helper when one runs (and the call needs nothing more), else in a one-off helper
     that removes itself."""
+    # store.sh comes inline: one request less than putting it into the container first
     command = (
-        f'{SOURCE}__tether_script() {{\n{script}\n}}; __tether_script\necho "{_STATUS} $?" >&2'
+        f"{store_script()}\n__tether_script() {{\n{script}\n}}; __tether_script\n"
+        f'echo "{_STATUS} $?" >&2'
     )
     with engine_errors():
         running = _running_helper(api, mounts.session_id)
@@ -94,7 +95,6 @@ def _run_once(
         ) from None
     container_id = str(created["Id"])
     try:
-        api.put_archive(container_id, "/", script_archive())
         socket = api.attach_socket(container_id, params={"stdout": 1, "stderr": 1, "stream": 1})
         api.start(container_id)
         out, err = _read_frames(socket)

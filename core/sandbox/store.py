@@ -84,9 +84,14 @@ def own(session_id: str, role: str | None = None) -> list[str]:
     return found + [f"{LABEL_ROLE}={role}"] if role else found
 
 
+def store_script() -> str:
+    """store.sh: the store's shell functions."""
+    return resources.files(__package__).joinpath("store.sh").read_text()
+
+
 def script_archive() -> bytes:
     """A tar of /tether/store.sh, put into a helper before it starts."""
-    script = resources.files(__package__).joinpath("store.sh").read_bytes()
+    script = store_script().encode()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         folder = tarfile.TarInfo(SCRIPT_DIR.lstrip("/"))
