@@ -107,8 +107,11 @@ class SessionWorkspace:
     def _attempt(
         self, check_image: bool
     ) -> tuple[ev.WorkspacePrepared | None, BaseException | None] | None:
+        from .sandbox.engine import engine_errors
+
         try:
-            return self._make_ready(check_image), None
+            with engine_errors():
+                return self._make_ready(check_image), None
         except _ImageMissing:
             return None
         except BaseException as exc:  # noqa: BLE001 - handed to the harness's thread
@@ -116,6 +119,7 @@ class SessionWorkspace:
 
     def _make_ready(self, check_image: bool) -> ev.WorkspacePrepared | None:
         from .sandbox import engine
+        from .sandbox.store import found
 
         if self.history.prepared is None and self.settings.workspace_source == FORK:
             raise errors.SandboxError(
@@ -123,7 +127,7 @@ class SessionWorkspace:
                 f"no files: remove it with tether rm {self.session_id}, and fork again"
             )
         api = engine.connect().api
-        if check_image and not _image_present(api, self.settings.image):
+        if check_image and not found(api.inspect_image, self.settings.image):
             raise _ImageMissing()
         started = time.monotonic()
         fresh = self.history.prepared is None
@@ -172,17 +176,15 @@ class SessionWorkspace:
         return self._prepared(stats, started, error=f"no checkpoints: {failure}")
 
     def _copy(self, api: Any) -> Any:
-        from .hostcopy import CopyStats, HostCopy
+        from .hostcopy import CopyStats, copy_in_a_child
         from .sandbox import workspace as volumes
 
         source = self.settings.workspace_source
         if source not in COPIES or not self.settings.workspace_from:
             return CopyStats()
-        copy = HostCopy(Source(kind=source, path=self.settings.workspace_from))
-        volumes.copy_in(
-            api, self.settings.image, self.session_id, self._until_cancelled(copy.chunks())
-        )
-        return copy.stats
+        chunks, stats = copy_in_a_child(Source(kind=source, path=self.settings.workspace_from))
+        volumes.copy_in(api, self.settings.image, self.session_id, self._until_cancelled(chunks))
+        return stats()
 
     def _baseline(self, stats: Any, started: float) -> ev.WorkspacePrepared:
         from .sandbox.store import text_of
@@ -213,13 +215,15 @@ class SessionWorkspace:
 
     def checkpoint(self, tool_use_id: str) -> ev.WorkspaceCheckpoint | None:
         """Checkpoint the workspace after `tool_use_id`; None when there is no store."""
+        from .sandbox.engine import engine_errors
         from .sandbox.store import StoreUnavailable, text_of
 
         if not self.available:
             return None
         started = time.monotonic()
         try:
-            raw = self._run_checkpoint()
+            with engine_errors():
+                raw = self._run_checkpoint()
         except StoreUnavailable:
             self.available = False
             return None
@@ -227,8 +231,7 @@ class SessionWorkspace:
             return self._checkpoint(tool_use_id, started, error=str(exc))
         if raw.status != 0:
             return self._checkpoint(tool_use_id, started, error=text_of(raw))
-        head, *lines = raw.output.decode("utf-8", "replace").splitlines()
-        self._last, changed = head.split()
+        self._last, *lines, changed = raw.output.decode("utf-8", "replace").splitlines()
         files = tuple(" ".join(line.split("\t", 1)) for line in lines if "\t" in line)
         return self._checkpoint(
             tool_use_id, started, checkpoint=self._last, changed=int(changed), files=files
@@ -287,13 +290,3 @@ class _Beside:
 
 class _ImageMissing(Exception):
     """The image is not here yet: the sandbox pulls it (with progress) first."""
-
-
-def _image_present(api: Any, image: str) -> bool:
-    import docker.errors
-
-    try:
-        api.inspect_image(image)
-    except docker.errors.ImageNotFound:
-        return False
-    return True

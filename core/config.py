@@ -213,7 +213,8 @@ def _where(name: str, source: str) -> str:
     return f"TETHER_{name.upper()}" if source == "env" else f"{source}: {name}"
 
 
-def _existing_dir(value: str, where: str) -> str:
+def existing_dir(value: str, where: str) -> str:
+    """`value` as an absolute path, if it names a directory; ConfigError naming `where`."""
     path = Path(value).expanduser()
     if not path.exists():
         raise errors.ConfigError(f"{where} {value}: the directory does not exist")
@@ -272,7 +273,7 @@ def parse_size(text: str) -> int:
 THINKING = ("adaptive", "off")
 EFFORTS = ("low", "medium", "high", "xhigh", "max")  # the SDK's OutputConfigParam.effort
 _CHECKS = {
-    "workspace": _existing_dir,
+    "workspace": existing_dir,
     "base_url": _url,
     "max_output": _size,
     "copy_limit": _size,

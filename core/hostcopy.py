@@ -10,24 +10,23 @@ sees a secret.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
-import re
 import stat
 import subprocess
+import sys
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from . import errors
+from .gitfiles import git_dir_entries, git_listed, is_config, sanitized_config
 from .workspace import GIT, SANDBOX_UID, Source
 
 CHUNK = 256 * 1024
 SKIPPED_SHOWN = 20
 _BLOCK = 512
-_USERINFO = re.compile(rb"(\w[\w+.-]*://)[^/@\s\"]+@")
-_SECTION = re.compile(rb"\s*\[\s*([^\]\s\"]+)")
-_KEY = re.compile(rb"\s*([A-Za-z][\w-]*)")
-_DROPPED_KEYS = {b"extraheader"}  # http.<url>.extraheader: how CI checkouts keep their token
 
 
 @dataclass
@@ -66,7 +65,7 @@ class HostCopy:
     # -- what to copy ----------------------------------------------------------
 
     def _git_entries(self) -> Iterator[tuple[str, str]]:
-        yield from _git_listed(self.root, "")
+        yield from git_listed(self.root, "")
 
     def _walk(self, top: str, prefix: str) -> Iterator[tuple[str, str]]:
         for root, dirs, files in os.walk(top):
@@ -161,101 +160,52 @@ class HostCopy:
             yield chunk
 
 
-def _git_listed(top: str, prefix: str) -> Iterator[tuple[str, str]]:
-    """(relative path, host path) of what git lists under `top`, into submodules too."""
-    listed = _git(top, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-    seen: set[bytes] = set()
-    for raw in listed.split(b"\0"):
-        if not raw or raw in seen:
-            continue  # an unmerged path is listed once per stage
-        seen.add(raw)
-        relative = os.fsdecode(raw)
-        path = os.path.join(top, relative)
-        if os.path.isdir(path) and not os.path.islink(path):
-            dot_git = os.path.join(path, ".git")
-            if os.path.isdir(dot_git):  # a submodule of old, with its git dir inside
-                yield from ((f"{prefix}{relative}/.git/{r}", p) for r, p in _files_under(dot_git))
-            elif os.path.exists(dot_git):  # a submodule: `.git` names ../.git/modules/NAME
-                yield f"{prefix}{relative}/.git", dot_git
-            if os.path.exists(dot_git):
-                yield from _git_listed(path, f"{prefix}{relative}/")
-            continue
-        yield prefix + relative, path
+def copy_in_a_child(source: Source) -> tuple[Iterator[bytes], Callable[[], CopyStats]]:
+    """The copy's tar stream, made by a child process (so that reading thousands of files
+    takes no turns from the harness, which sends the first model request meanwhile), and
+    a function that gives its stats once the stream has ended."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", __name__, source.kind, str(source.path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert child.stdout is not None and child.stderr is not None
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            yield from iter(lambda: child.stdout.read(CHUNK), b"")  # type: ignore[union-attr]
+        finally:
+            if child.poll() is None:
+                child.kill()  # the copy was cut short: the child need not go on
+            child.wait()
+
+    def stats() -> CopyStats:
+        said = child.stderr.read().decode(errors="replace")  # type: ignore[union-attr]
+        if child.returncode != 0:
+            raise errors.SandboxError(
+                said.strip().splitlines()[-1]
+                if said.strip()
+                else f"the copy stopped (exit status {child.returncode})"
+            )
+        return CopyStats(**json.loads(said))
+
+    return chunks(), stats
 
 
-def git_dir_entries(top: str) -> Iterator[tuple[str, str]]:
-    """(path inside .git, host path) of a standalone copy of `top`'s git directory.
-
-    A linked worktree's `.git` is a file naming its own git dir, which shares the
-    main repository's: the copy is the shared part with the worktree's own over it.
-    """
-    dot_git = os.path.join(top, ".git")
-    if os.path.isdir(dot_git):
-        yield from _files_under(dot_git, skip=())
-        return
-    own = _gitdir_of(dot_git)
-    common_file = os.path.join(own, "commondir")
-    if os.path.isfile(common_file):
-        with open(common_file) as f:
-            common = os.path.normpath(os.path.join(own, f.read().strip()))
-        yield from _files_under(common, skip=("worktrees",))
-    yield from _files_under(own, skip=("commondir", "gitdir"))
-
-
-def _gitdir_of(dot_git_file: str) -> str:
+def main(argv: list[str]) -> int:
+    """`python -m tether.core.hostcopy KIND PATH`: the tar on stdout, its stats on stderr."""
+    copy = HostCopy(Source(kind=argv[0], path=argv[1]))
     try:
-        with open(dot_git_file) as f:
-            line = f.readline().strip()
-    except OSError as exc:
-        raise errors.UsageError(f"cannot read {dot_git_file}: {exc.strerror}") from None
-    if not line.startswith("gitdir:"):
-        raise errors.UsageError(f"{dot_git_file} is neither a git directory nor a gitdir link")
-    return os.path.normpath(os.path.join(os.path.dirname(dot_git_file), line[7:].strip()))
+        for chunk in copy.chunks():
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+    except errors.TetherError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 1
+    except BrokenPipeError:
+        return 1
+    sys.stderr.write(json.dumps(dataclasses.asdict(copy.stats)))
+    return 0
 
 
-def _files_under(top: str, skip: tuple[str, ...] = ()) -> Iterator[tuple[str, str]]:
-    for root, dirs, files in os.walk(top):
-        if root == top:
-            dirs[:] = [d for d in dirs if d not in skip]
-            files = [f for f in files if f not in skip]
-        relative = os.path.relpath(root, top)
-        base = "" if relative == "." else relative + "/"
-        for name in files:
-            yield base + name, os.path.join(root, name)
-
-
-def is_config(relative: str) -> bool:
-    """Whether a path inside .git is a repository's config (its own, or a submodule's)."""
-    return relative == "config" or (
-        relative.startswith("modules/") and relative.endswith("/config")
-    )
-
-
-def sanitized_config(config: bytes) -> bytes:
-    """A `.git/config` without credentials: no credential sections, no extraheader (CI
-    tokens), no passwords in URLs, and no settings that point outside the repository."""
-    kept, in_credential = [], False
-    for line in config.splitlines(keepends=True):
-        section = _SECTION.match(line)
-        if section:
-            in_credential = section[1].lower().startswith(b"credential")
-        key = _KEY.match(line)
-        if in_credential or (not section and key and key[1].lower() in _DROPPED_KEYS):
-            continue
-        kept.append(_USERINFO.sub(rb"\1", line))
-    return b"".join(kept)
-
-
-def _git(top: str, *args: str) -> bytes:
-    try:
-        done = subprocess.run(
-            ["git", "-C", top, *args], capture_output=True, check=True, timeout=300
-        )
-    except subprocess.CalledProcessError as exc:
-        detail = exc.stderr.decode(errors="replace").strip().splitlines()
-        raise errors.SandboxError(
-            f"git could not list the files of {top}: {detail[-1] if detail else exc}"
-        ) from None
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise errors.SandboxError(f"git could not list the files of {top}: {exc}") from None
-    return done.stdout
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -137,11 +137,8 @@ def human_size(size: float) -> str:
 
 
 def _existing_dir(value: str, flag: str) -> str:
-    path = Path(value).expanduser()
+    from .config import existing_dir
+
     if not value.strip():
         raise errors.UsageError(f"{flag} must not be empty")
-    if not path.exists():
-        raise errors.UsageError(f"{flag} {value}: the directory does not exist")
-    if not path.is_dir():
-        raise errors.UsageError(f"{flag} {value}: is a file, not a directory")
-    return str(path.resolve())
+    return existing_dir(value, flag)

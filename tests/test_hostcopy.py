@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tether.core import errors
-from tether.core.hostcopy import HostCopy, sanitized_config
+from tether.core.gitfiles import sanitized_config
+from tether.core.hostcopy import HostCopy
 from tether.core.workspace import DIR, EMPTY, GIT, Source, choose, copy_of, git_top
 
 
@@ -134,5 +135,5 @@ def test_the_source_is_chosen_from_the_flags_and_where_you_stand(tmp_path: Path)
     assert empty == Source(kind=EMPTY)
     with pytest.raises(errors.UsageError, match="only one of"):
         choose(from_dir=str(repo), bind=str(repo), empty=False, cwd=".", copy_limit=limit)
-    with pytest.raises(errors.UsageError, match="does not exist"):
+    with pytest.raises(errors.ConfigError, match="does not exist"):
         choose(from_dir=str(tmp_path / "nope"), bind=None, empty=False, cwd=".", copy_limit=limit)

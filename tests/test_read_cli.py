@@ -85,7 +85,9 @@ def test_ls_json_prints_one_object_per_session() -> None:
     make("newer")
     rows = [json.loads(line) for line in tether("ls", "--json").stdout.splitlines()]
     assert [r["id"] for r in rows] == ["newer", "older"]
-    assert rows[0].keys() == {"id", "status", "created", "last_activity", "turns", "prompt"}
+    assert rows[0].keys() == {
+        "id", "status", "created", "last_activity", "turns", "prompt", "parent", "parent_seq"
+    }  # fmt: skip
     assert rows[0]["turns"] == 2 and rows[0]["status"] == "idle"
     assert rows[0]["prompt"] == "fix the tests"
 

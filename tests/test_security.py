@@ -112,11 +112,14 @@ def probes(api_port: int) -> dict[str, dict[str, Any]]:
     }
 
 
-def run_umask_000(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_umask_000(
+    args: list[str], env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
     """The real CLI with the loosest umask, so that modes come from tether alone."""
     return subprocess.run(
         [*TETHER, *args],
         env=env,
+        cwd=cwd,
         input="",
         capture_output=True,
         text=True,
@@ -129,8 +132,8 @@ def inspecting(docker_client: Any, session_id: str, probe: Probe, then: Reply) -
     """A responder that inspects the session's live container before answering."""
 
     def respond(request: Request) -> Reply:
-        label = f"tether.session={session_id}"
-        (container,) = docker_client.containers.list(filters={"label": label})
+        labels = [f"tether.session={session_id}", "tether.role=sandbox"]
+        (container,) = docker_client.containers.list(filters={"label": labels})
         probe.container = container.attrs
         return then
 
@@ -161,7 +164,8 @@ def probe(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
             TETHER_CONFIG=str(home.parent / "no-config.toml"),
             **{CANARY_NAME: CANARY_VALUE},
         )
-        probe.result = run_umask_000(["run", "--json", "--session-id", session_id, "look"], env)
+        args = ["run", "--json", "--session-id", session_id, "look"]
+        probe.result = run_umask_000(args, env, cwd=home)  # not in a git tree: an empty workspace
         with socket.create_connection(("127.0.0.1", port), timeout=5):
             probe.port_was_open = True  # so the sandbox's failures to reach it mean something
     try:
@@ -185,8 +189,8 @@ def exporting(docker_client: Any, session_id: str, probe: Probe) -> Callable:
     the model echo every tool result it has seen."""
 
     def respond(request: Request) -> Reply:
-        label = f"tether.session={session_id}"
-        (container,) = docker_client.containers.list(filters={"label": label})
+        labels = [f"tether.session={session_id}", "tether.role=sandbox"]
+        (container,) = docker_client.containers.list(filters={"label": labels})
         key, tail = API_KEY.encode(), b""
         for chunk in container.export(chunk_size=1 << 20):
             window = tail + chunk

@@ -277,6 +277,7 @@ def test_diff_while_the_session_runs_and_after_it_crashed(
         wait_for_event(ev.SandboxProvisioned, 60)
         running = wait_for(lambda: _diff_names(env), 30, "the running session's change")
         assert running == ["early.txt"]
+        _check_the_helper_is_locked_down(only_session_id())
     finally:
         kill9(harness)
     sid = only_session_id()
@@ -327,3 +328,23 @@ def test_an_image_without_git_works_without_checkpoints_and_says_so(
     )
     assert run(["cp", f"{only_session_id()}:new.txt", str(tmp_path)], env).returncode == 0
     assert (tmp_path / "new.txt").read_text() == "new\n"
+
+
+def _check_the_helper_is_locked_down(session_id: str) -> None:
+    """The checkpoint helper: no host environment, no network, one capability, the
+    workspace read-only, the store mounted nowhere else."""
+    import docker
+
+    client = docker.from_env()
+    labels = [f"tether.session={session_id}"]
+    containers = client.containers.list(filters={"label": labels})
+    roles = {c.labels["tether.role"]: c.attrs for c in containers}
+    helper, sandbox = roles["store"], roles["sandbox"]
+    assert helper["HostConfig"]["CapDrop"] == ["ALL"]
+    assert helper["HostConfig"]["CapAdd"] == ["DAC_READ_SEARCH"]
+    assert helper["HostConfig"]["NetworkMode"] == "none"
+    assert not any("ANTHROPIC" in variable for variable in helper["Config"]["Env"])
+    mounts = {m["Destination"]: m for m in helper["Mounts"]}
+    assert not mounts["/workspace"]["RW"] and mounts["/store"]["RW"]
+    assert "/store" not in {m["Destination"] for m in sandbox["Mounts"]}
+    client.close()

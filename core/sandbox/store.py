@@ -138,11 +138,16 @@ def ensure_volume(api: Any, name: str, session_id: str, role: str) -> bool:
 
 
 def volume_exists(api: Any, name: str) -> bool:
+    return found(api.inspect_volume, name)
+
+
+def found(inspect: Any, name: str) -> bool:
+    """Whether the engine knows `name` (an image, a volume) by the `inspect` call given."""
     import docker.errors
 
     try:
-        api.inspect_volume(name)
-    except docker.errors.NotFound:
+        inspect(name)
+    except docker.errors.NotFound:  # ImageNotFound too
         return False
     return True
 
@@ -237,7 +242,8 @@ class StoreHelper:
         if container_id is not None:
             from .cleanup import remove_container
 
-            with contextlib.suppress(errors.SandboxError):
+            # An engine that is away leaves it to `tether kill`, `rm` or a sweep.
+            with contextlib.suppress(errors.SandboxError), engine_errors():
                 remove_container(self.api, container_id)
 
 

@@ -60,18 +60,17 @@ store_snapshot() {
   fi
 }
 
-# store_checkpoint PREVIOUS: the new checkpoint's id, how many files changed since
-# PREVIOUS, and the first 50 of them as `STATUS<TAB>PATH`
+# store_checkpoint PREVIOUS: the new checkpoint's id; the first 50 files changed since
+# PREVIOUS as `STATUS<TAB>PATH`; and how many changed, on the last line
 store_checkpoint() {
   id=$(store_snapshot /store/index) || return
+  echo "$id"
   if [ -z "$1" ] || [ "$1" = "$id" ]; then
-    printf '%s 0\n' "$id"
+    echo 0
     return
   fi
-  git diff-tree -r --no-renames --name-status --relative=files "$1" "$id" >"$STORE_TMP.changes" ||
-    return
-  printf '%s %s\n' "$id" "$(wc -l <"$STORE_TMP.changes")"
-  head -n 50 "$STORE_TMP.changes"
+  git diff-tree -r --no-renames --name-status --relative=files "$1" "$id" |
+    awk 'NR <= 50 { print } END { print NR }'
 }
 
 # store_live: the checkpoint id of the workspace now, without touching the
