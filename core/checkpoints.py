@@ -263,7 +263,9 @@ class SessionWorkspace:
         """Stop the background work and remove the checkpoint helper."""
         self._cancelled.set()
         if self._thread is not None:
-            self._thread.join(10)
+            # Not long: a run that never used a tool should not wait for its workspace. What
+            # the work leaves if the process ends first, the next wake redoes or a sweep takes.
+            self._thread.join(2)
         if self._helper is not None:
             self._helper.close()
             self._helper = None
