@@ -277,6 +277,7 @@ def wake(
 ) -> int:
     """Run the harness on `session` (after `prompt`, if given) in the foreground; returns
     the exit code."""
+    from tether.core.checkpoints import SessionWorkspace
     from tether.core.harness import Harness, Limits
     from tether.core.model import AnthropicModel
     from tether.core.sandbox.docker import DockerSandbox
@@ -287,7 +288,9 @@ def wake(
     sandbox = DockerSandbox(on_pull=progress)
     observer = observer_for(json_mode, quiet, hide_thinking)
     asker = tools.asker_for(json_mode)
-    harness = Harness(session, model, sandbox, observer, Limits(**limits), mcp, asker)
+    harness = Harness(
+        session, model, sandbox, observer, Limits(**limits), mcp, asker, SessionWorkspace
+    )
     outcome = harness.wake(prompt)
     report(session.id, outcome, time.monotonic() - started, json_mode, quiet)
     return int(outcome.exit_code)

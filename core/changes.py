@@ -144,12 +144,8 @@ def diff_range(events: Sequence[ev.Event], at: str | None) -> Range | None:
 def _point(found: Sequence[Point], text: str) -> Point:
     if not text.isdigit():
         raise errors.UsageError(f"--at {text!r}: give SEQ, A..B or start..B (event numbers)")
-    point = at_or_before(found, int(text))
-    if point is None:
-        raise errors.UsageError(
-            f"--at {text}: no checkpoint at or before event {text}; the first is at {found[0].seq}"
-        )
-    return point
+    # Before the first checkpoint no call had run yet: the files were those of the start.
+    return at_or_before(found, int(text)) or found[0]
 
 
 class Changes:

@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -95,9 +96,14 @@ class Outcome:
     pending: tuple[Call, ...] = ()  # requires_action: the calls that wait for a decision
 
 
+# Makes the handle on a session's workspace and its checkpoints: (id, settings, events).
+Workspaces = Callable[[str, ev.SessionCreated, list[ev.Event]], SessionWorkspace]
+
+
 class Harness:
     """One wake of one session: give it the log, a model client and a sandbox, and the
-    session's MCP servers and someone to ask about tool calls if there are any."""
+    session's MCP servers, someone to ask about tool calls, and the maker of its
+    workspace's checkpoints (none: no checkpoints), if there are any."""
 
     def __init__(
         self,
@@ -108,8 +114,10 @@ class Harness:
         limits: Limits | None = None,
         mcp: MCPClients | None = None,
         asker: Asker | None = None,
+        workspaces: Workspaces | None = None,
     ) -> None:
         self.session = session
+        self.workspaces = workspaces
         self.model = model
         self.sandbox = sandbox
         self.observer = observer
@@ -182,7 +190,7 @@ class Harness:
             network=settings.network, memory=settings.memory, cpus=settings.cpus,
             pids_limit=settings.pids_limit, max_output=_max_output(settings.max_output),
         )  # fmt: skip
-        workspace = SessionWorkspace(self.session.id, settings, events)
+        workspace = self.workspaces and self.workspaces(self.session.id, settings, events)
         hands = Hands(
             self.sandbox, resources, self._append, tools=settings.tools, workspace=workspace
         )
