@@ -53,11 +53,29 @@ store_tree() {
 store_snapshot() {
   f=$(store_tree "$1.files" /workspace) || return
   if [ -d /workspace/.git ] && [ ! -L /workspace/.git ]; then
-    g=$(store_tree "$1.git" /workspace/.git) || return
+    g=$(store_git_tree "$1") || return
     printf '040000 tree %s\tfiles\n040000 tree %s\tgit\n' "$f" "$g" | git mktree
   else
     printf '040000 tree %s\tfiles\n' "$f" | git mktree
   fi
+}
+
+# store_git_tree PREFIX: the tree of /workspace/.git. Most calls leave it alone, so the
+# checkpoints' own index keeps the tree it made last (PREFIX.git.tree) and a stamp made
+# just before (PREFIX.git.stamp, a second early: timestamps are coarse); while no file or
+# folder under .git has changed status since the stamp (ctime, which no one can set
+# back), that tree stands. Any doubt, a find that fails included, reads .git again.
+store_git_tree() {
+  if [ -s "$1.git.tree" ] && [ -f "$1.git.stamp" ] &&
+    changed=$(find /workspace/.git -cnewer "$1.git.stamp" -print -quit 2>/dev/null) &&
+    [ -z "$changed" ]; then
+    cat "$1.git.tree"
+    return
+  fi
+  touch -d '1 second ago' "$1.git.stamp.new" 2>/dev/null || rm -f "$1.git.stamp.new"
+  g=$(store_tree "$1.git" /workspace/.git) || return
+  echo "$g" >"$1.git.tree" && { mv -f "$1.git.stamp.new" "$1.git.stamp" 2>/dev/null || :; }
+  echo "$g"
 }
 
 # store_checkpoint PREVIOUS: the new checkpoint's id; the first 50 files changed since
@@ -76,8 +94,8 @@ store_checkpoint() {
 # store_live: the checkpoint id of the workspace now, without touching the
 # checkpoint indexes (a harness may be using them)
 store_live() {
-  for part in files git; do
-    cp /store/index.$part "$STORE_TMP.$part" 2>/dev/null || rm -f "$STORE_TMP.$part"
+  for part in files git git.stamp git.tree; do  # the stamp first: never newer than its tree
+    cp -p /store/index.$part "$STORE_TMP.$part" 2>/dev/null || rm -f "$STORE_TMP.$part"
   done
   store_snapshot "$STORE_TMP"
 }
