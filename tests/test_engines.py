@@ -105,7 +105,8 @@ def test_a_lost_container_is_replaced_and_the_workspace_kept(
     e2e.wait_for(lambda: _tool_uses() >= 2, timeout=120, what="the sleep")
     time.sleep(0.5)
     with engine_client(engine, monkeypatch) as client:
-        (container,) = client.containers.list(filters={"label": f"tether.session={_only()}"})
+        labels = [f"tether.session={_only()}", "tether.role=sandbox"]  # not its checkpoint helper
+        (container,) = client.containers.list(filters={"label": labels})
         container.kill()
     assert e2e.finish(harness, timeout=180) == 0
     events = e2e.session_events()
