@@ -134,7 +134,8 @@ class SessionWorkspace:
         if fresh and self.settings.workspace is None:
             from .sandbox.workspace import create_volume
 
-            create_volume(api, self.session_id, fresh=self.settings.workspace_source in COPIES)
+            fresh_copy = self.settings.workspace_source in COPIES
+            create_volume(api, self.settings.image, self.session_id, fresh=fresh_copy)
         starting = _Beside(self._new_helper)  # the helper starts while the files are copied
         try:
             stats = self._copy(api) if fresh else None

@@ -68,7 +68,9 @@ class Mounts:
         if self.bind:
             return Mount(WORKSPACE, self.bind, type="bind", read_only=read_only)
         name = self.volume or engine.volume_name(self.session_id)
-        return Mount(WORKSPACE, name, type="volume", read_only=read_only)
+        # no_copy: the image's /workspace (root's) must not be copied over the sandbox
+        # user's volume root, as podman does for the first container to mount it
+        return Mount(WORKSPACE, name, type="volume", read_only=read_only, no_copy=True)
 
     def build(self, workspace_read_only: bool) -> list[Any]:
         from docker.types import Mount

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .. import errors
+from ..workspace import SANDBOX_UID
 from . import engine
 from .engine import engine_errors
 from .oneoff import run_script
@@ -23,7 +24,7 @@ from .tools import WORKSPACE
 log = logging.getLogger(__name__)
 
 
-def create_volume(api: Any, session_id: str, fresh: bool) -> None:
+def create_volume(api: Any, image: str, session_id: str, fresh: bool) -> None:
     """Make the session's workspace volume; `fresh` first removes what a cut copy left."""
     import docker.errors
 
@@ -34,6 +35,42 @@ def create_volume(api: Any, session_id: str, fresh: bool) -> None:
             api.remove_volume(name, force=True)
     if not volume_exists(api, name):
         api.create_volume(name, labels=engine.labels(session_id))
+        if _is_podman(api):
+            _first_mount_as_sandbox_user(api, image, session_id, name)
+
+
+def _is_podman(api: Any) -> bool:
+    version = api.version()
+    names = [(version.get("Platform") or {}).get("Name", "")]
+    names += [c.get("Name", "") for c in version.get("Components") or []]
+    return any("podman" in str(name).lower() for name in names)
+
+
+def _first_mount_as_sandbox_user(api: Any, image: str, session_id: str, name: str) -> None:
+    """Podman gives a new volume's root to the user of the first container that starts
+    on it; that must be the sandbox user, not the checkpoint helper (root) beside it.
+    An engine that starts no container says why when the sandbox starts."""
+    import docker.errors
+    from docker.types import Mount
+
+    mount = Mount(WORKSPACE, name, type="volume", no_copy=True)
+    config = helper_config(api, image, [mount], ())
+    config["user"] = f"{SANDBOX_UID}:{SANDBOX_UID}"
+    try:
+        created = api.create_container(
+            **config, command=["true"], labels=engine.labels(session_id, HELPER)
+        )
+    except docker.errors.APIError as exc:
+        log.debug("no first mount as the sandbox user: %s", exc)
+        return
+    try:
+        api.start(created["Id"])
+        api.wait(created["Id"], timeout=60)
+    except docker.errors.APIError as exc:
+        log.debug("no first mount as the sandbox user: %s", exc)
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            api.remove_container(created["Id"], force=True)
 
 
 def copy_in(api: Any, image: str, session_id: str, chunks: Iterable[bytes]) -> None:
