@@ -21,7 +21,8 @@ from e2e import (
 from fakeapi import FakeAPI, text, tool_use
 
 from tether.core import events as ev
-from tether.core.sandbox.engine import volume_name
+from tether.core.sandbox.engine import home_filter, volume_name
+from tether.core.sandbox.engine import labels as engine_labels
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker_client")]
 
@@ -182,3 +183,25 @@ def test_rm_removes_the_workspace_and_its_checkpoints(
     assert names == [volume_name(sid), volume_name(sid, "store")]
     assert run(["rm", sid], env).returncode == 0
     assert docker_client.volumes.list(filters={"label": label}) == []
+
+
+def test_a_checkpoint_on_a_full_disk_is_recorded_and_the_call_stands(
+    api: FakeAPI, env: dict, docker_client: Any
+) -> None:
+    """The store on a 1 MB tmpfs: the start fits, a 4 MB file does not."""
+    sid = "fulldisk01"
+    docker_client.volumes.create(
+        volume_name(sid, "store"), driver_opts={"type": "tmpfs", "device": "tmpfs", "o": "size=1m"},
+        labels=engine_labels(sid, "store"),
+    )  # fmt: skip
+    api.add(bash("head -c 4000000 /dev/urandom > big.bin && echo wrote"),
+            bash("echo small > small.txt && echo ok"), text("Done."))  # fmt: skip
+    result = run(["run", "--empty", "--session-id", sid, "fill it"], env)
+    assert result.returncode == 0, result.stderr
+    assert outputs(sid) == ["wrote", "ok"]
+    checkpoints = of_type(session_events(sid), ev.WorkspaceCheckpoint)
+    assert len(checkpoints) == 2 and checkpoints[0].error and not checkpoints[0].checkpoint
+    assert "No space left on device" in checkpoints[0].error
+    assert run(["rm", sid], env).returncode == 0
+    mine = [f"tether.session={sid}", *home_filter()]
+    assert docker_client.volumes.list(filters={"label": mine}) == []

@@ -51,9 +51,9 @@ store_tree() {
 
 # store_snapshot PREFIX: the checkpoint id of the workspace now, through PREFIX.files and PREFIX.git
 store_snapshot() {
-  f=$(store_tree "$1.files" /workspace) || return
+  f=$(store_tree "$1.files" /workspace) || { echo "$f"; return 1; }
   if [ -d /workspace/.git ] && [ ! -L /workspace/.git ]; then
-    g=$(store_git_tree "$1") || return
+    g=$(store_git_tree "$1") || { echo "$g"; return 1; }
     printf '040000 tree %s\tfiles\n040000 tree %s\tgit\n' "$f" "$g" | git mktree
   else
     printf '040000 tree %s\tfiles\n' "$f" | git mktree
@@ -73,7 +73,7 @@ store_git_tree() {
     return
   fi
   touch -d '1 second ago' "$1.git.stamp.new" 2>/dev/null || rm -f "$1.git.stamp.new"
-  g=$(store_tree "$1.git" /workspace/.git) || return
+  g=$(store_tree "$1.git" /workspace/.git) || { echo "$g"; return 1; }
   echo "$g" >"$1.git.tree" && { mv -f "$1.git.stamp.new" "$1.git.stamp" 2>/dev/null || :; }
   echo "$g"
 }
@@ -81,7 +81,7 @@ store_git_tree() {
 # store_checkpoint PREVIOUS: the new checkpoint's id; the first 50 files changed since
 # PREVIOUS as `STATUS<TAB>PATH`; and how many changed, on the last line
 store_checkpoint() {
-  id=$(store_snapshot /store/index) || return
+  id=$(store_snapshot /store/index) || { echo "$id"; return 1; }
   echo "$id"
   if [ -z "$1" ] || [ "$1" = "$id" ]; then
     echo 0
