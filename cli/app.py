@@ -86,6 +86,7 @@ def _command_in(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     args = sys.argv[1:] if argv is None else argv
+    console.guard_streams()
     _register(args)
     try:
         _check_utf8(args)

@@ -6,11 +6,19 @@ stream is not a terminal, so piped output stays plain text.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
-from typing import Any, Literal
+import sys
+from typing import Any, Literal, TextIO
 
 from rich.console import Console
+from rich.text import Text
+
+from tether.core.redact import redact
+
+log = logging.getLogger(__name__)
 
 # rich's own NO_COLOR handling drops colours but keeps bold and reverse; no codes at all is
 # what people who set it expect.
@@ -20,8 +28,76 @@ err = Console(stderr=True, highlight=False, color_system=_COLOR_SYSTEM)
 
 
 def fail(message: str) -> None:
-    """Print one error line on stderr (the caller exits)."""
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    """Print one error line on stderr (the caller exits). The message may quote a
+    server or a model, so it is cleaned and never read as markup."""
+    from .render import clean
+
+    line = Text("error:", style="bold red")
+    line.append(" " + clean(message))
+    err.print(line, highlight=False, soft_wrap=True)
+
+
+# A reader that went away (`| head`, a pager quit), a terminal that hung up, a closed fd.
+_GONE = {errno.EPIPE, errno.EIO, errno.ENXIO, errno.EBADF}
+
+
+class GuardedStream:
+    """stdout or stderr as tether writes to them: every write has its secrets redacted,
+    and once `keep_going` is set (a run is under way) a reader that went away or a
+    terminal that hung up stops the writing, never the run: the stream's file
+    descriptor becomes /dev/null, so even what is still buffered goes quietly."""
+
+    def __init__(self, stream: TextIO, label: str) -> None:
+        self._stream = stream
+        self._label = label
+        self.keep_going: str | None = None  # the running session's id
+        self.lost = False
+
+    def write(self, text: str) -> int:
+        if not self.lost:
+            try:
+                self._stream.write(redact(text))
+            except OSError as exc:
+                self._lose(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.lost:
+            try:
+                self._stream.flush()
+            except OSError as exc:
+                self._lose(exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def _lose(self, exc: OSError) -> None:
+        if self.keep_going is None or exc.errno not in _GONE:
+            raise exc
+        self.lost = True
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        log.warning(
+            "%s went away (%s); the run goes on, and tether tail -f %s follows it",
+            self._label, exc.strerror, self.keep_going,
+        )  # fmt: skip
+
+
+def guard_streams() -> None:
+    """Put GuardedStream around sys.stdout and sys.stderr (a closed one becomes /dev/null)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name) or open(os.devnull, "w")  # noqa: SIM115 - lives as long as we do
+        if not isinstance(stream, GuardedStream):
+            setattr(sys, name, GuardedStream(stream, name))
+
+
+def keep_going(session_id: str) -> None:
+    """From now on a run is under way: losing stdout or stderr must not stop it."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, GuardedStream):
+            stream.keep_going = session_id
 
 
 def setup_logging(verbose: bool) -> None:

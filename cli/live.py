@@ -22,6 +22,7 @@ from tether.core import __version__, config, errors
 from tether.core import events as ev
 from tether.core.config import Settings
 from tether.core.exit_codes import for_error
+from tether.core.redact import StreamRedactor
 from tether.core.store import SessionLog, SessionStore, check_session_id, new_session_id
 from tether.core.summary import check_log
 
@@ -54,6 +55,7 @@ class HumanObserver:
         self._thinking_now = False  # the last thing streamed was thinking
         self._newline_due = False  # streamed text does not end its line
         self._spinner: Any = None
+        self._words = StreamRedactor()
 
     def text(self, delta: str) -> None:
         self._stop_spinner()
@@ -61,7 +63,7 @@ class HumanObserver:
             self.screen.print()
             self._thinking_now = False
         self._streamed = self._newline_due = True
-        self.screen.print(delta, end="", markup=False, highlight=False, soft_wrap=True)
+        self._show(self._words.feed(delta))
 
     def thinking(self, delta: str) -> None:
         """Thinking streams dimmed; an empty delta starts a thinking block."""
@@ -70,6 +72,7 @@ class HumanObserver:
         from .render import clean
 
         self._stop_spinner()
+        self._show(self._words.flush())
         if not delta and self._newline_due:
             self.screen.print()
         shown = clean(delta) if delta else "∴ "
@@ -79,6 +82,7 @@ class HumanObserver:
 
     def event(self, event: ev.Event) -> None:
         self._stop_spinner()
+        self._show(self._words.flush())
         if self._newline_due:
             self.screen.print()
             self._newline_due = False
@@ -98,6 +102,15 @@ class HumanObserver:
         if isinstance(event, ev.ModelRequestStart) and self.screen.is_terminal:
             self._spinner = self.screen.status("waiting for the model…", spinner="dots")
             self._spinner.start()
+
+    def _show(self, streamed: str) -> None:
+        """Streamed model text, made as harmless as `tail` makes it (see render.clean)."""
+        if streamed:
+            from .render import clean
+
+            self.screen.print(
+                clean(streamed), end="", markup=False, highlight=False, soft_wrap=True
+            )
 
     def _stop_spinner(self) -> None:
         if self._spinner is not None:
@@ -192,22 +205,23 @@ def resume(
     given = {k: config.check(k, v) for k, v in overrides.items() if v is not None}
     api_key = require_api_key()
     session.acquire()
-    created = [check_log(session)]
+    created = check_log(session)
     # The prompt is the harness's to record: after the results of calls a crash left open.
-    _announce(session, [created[0]], json_mode, quiet)
+    _announce(session, [created], json_mode, quiet)
     recorded = {
-        "max_turns": created[0].max_turns,
-        "token_budget": created[0].token_budget,
-        "timeout_s": created[0].timeout_s,
-        "base_url": created[0].base_url,
+        "max_turns": created.max_turns,
+        "token_budget": created.token_budget,
+        "timeout_s": created.timeout_s,
     }
-    chosen = {**{k: recorded[k] for k in overrides}, **given}
+    limits = {**recorded, **given}
     current = config.resolve().settings
-    base_url = chosen.pop("base_url") or current.base_url
-    servers = tools.load_servers(created[0].mcp_config)  # the session's files, read again
+    # The endpoint, like the key, comes from now (flag, environment, config file), never
+    # from the log: a copied or stale log must not send the key anywhere else.
+    base_url = limits.pop("base_url", None) or current.base_url
+    servers = tools.load_servers(created.mcp_config)  # the session's files, read again
     mcp = tools.clients(servers, session.dir, current.mcp_timeout_s)
     return wake(
-        session, api_key, base_url, chosen, json_mode, quiet, prompt=text,
+        session, api_key, base_url, limits, json_mode, quiet, prompt=text,
         hide_thinking=hide_thinking, mcp=mcp,
     )  # fmt: skip
 
@@ -249,12 +263,24 @@ def _created(
         token_budget=settings.token_budget,
         timeout_s=settings.timeout_s, memory=settings.memory, cpus=settings.cpus,
         pids_limit=settings.pids_limit, max_output=settings.max_output,
-        base_url=settings.base_url, tether_version=__version__,
+        base_url=_without_credentials(settings.base_url), tether_version=__version__,
     )  # fmt: skip
+
+
+def _without_credentials(url: str | None) -> str | None:
+    """The endpoint as the log may keep it: no user, password, query or fragment."""
+    if not url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _announce(log: SessionLog, shown: list[ev.Event], json_mode: bool, quiet: bool) -> None:
     """The session id first: as the session.created event in JSON, or one line for a person."""
+    console.keep_going(log.id)  # from here on, the run matters more than its output
     if json_mode:
         sys.stdout.write("".join(event.to_json() + "\n" for event in shown))
         sys.stdout.flush()

@@ -25,8 +25,19 @@ LINE_CHARS = 160
 RESULT_LINES = 4
 MESSAGE_LINES = 40
 
-# C0 controls (but newline and tab), DEL and C1 controls, shown as U+FFFD.
-_CONTROLS = {c: "\ufffd" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)] if c not in (9, 10)}
+# C0 controls (but newline and tab), DEL and C1 controls, shown as U+FFFD; and the
+# bidirectional overrides and isolates, which make text read other than it runs.
+_CONTROLS = {
+    c: "\ufffd"
+    for c in [
+        *range(0x20),
+        0x7F,
+        *range(0x80, 0xA0),
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    ]
+    if c not in (9, 10)
+}
 # The input field that says the most about a call, per Managed Agents tool.
 _MAIN_INPUT = {
     "bash": "command",
@@ -45,7 +56,10 @@ def render_event(event: ev.Event) -> RenderableType | None:
 
 
 def clean(text: str) -> str:
-    """`text` with control characters (escape sequences included) made harmless."""
+    """`text` with control characters (escape sequences included) made harmless.
+
+    The one cleaning function for model, tool and server text on its way to a
+    terminal: `tail`, the live view of `run`, `ls`, `show` and error lines."""
     return text if text.isprintable() else text.translate(_CONTROLS)
 
 

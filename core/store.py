@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import errors, jsonl, paths
+from . import errors, jsonl, paths, redact
 from .errors import storage_error
 from .events import Event, InvalidEvent, parse_line
 from .flock import FileLock, lock_held
@@ -129,7 +129,8 @@ class SessionLog:
         return self.append_many([event])[0].seq
 
     def append_many(self, events: Iterable[Event]) -> list[Event]:
-        """Write events with consecutive seqs and one fsync; returns them as written.
+        """Write events with consecutive seqs and one fsync; returns them as written,
+        with any secret in them redacted (see `redact`).
 
         On failure (a full disk, say) the file is cut back to where it was, so
         no torn line stays behind and the seqs stay gap-free.
@@ -137,8 +138,8 @@ class SessionLog:
         if self._fd is None:
             self._open_for_append()
         assert self._fd is not None
-        written = [replace(e, seq=self._next_seq + i) for i, e in enumerate(events)]
-        data = "".join(e.to_json() + "\n" for e in written).encode()
+        written = [_redacted(replace(e, seq=self._next_seq + i)) for i, e in enumerate(events)]
+        data = "".join(line + "\n" for _, line in written).encode()
         size = os.lseek(self._fd, 0, os.SEEK_END)
         try:
             done = os.write(self._fd, data)
@@ -149,7 +150,7 @@ class SessionLog:
             self._undo_partial(size)
             raise storage_error(f"could not write to {self.log_path}", exc) from exc
         self._next_seq += len(written)
-        return written
+        return [event for event, _ in written]
 
     def _close_file(self) -> None:
         if self._fd is not None:
@@ -277,6 +278,16 @@ class SessionLog:
 
     def status(self) -> str:
         return session_status(self)
+
+
+def _redacted(event: Event) -> tuple[Event, str]:
+    """The event as it may be recorded, no secret in it, and its line. The line is
+    looked at first: the walk over the event's fields is only for the rare hit."""
+    line = event.to_json()
+    if not redact.has_secret(line):
+        return event, line
+    event = redact.redact_value(event)
+    return event, event.to_json()
 
 
 def _parse_or_warn(session_id: str, line: bytes) -> Event | None:
