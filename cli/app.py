@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.USAGE
     except typer.TyperException as exc:  # typer >= 0.25 vendors click as typer._click
         return _usage_error(args, _click_message(exc))
+    except errors.Interrupted as exc:  # a signal before a run's session existed
+        return for_error(exc)
     except (typer.Abort, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
     except errors.TetherError as exc:

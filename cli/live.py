@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -178,23 +178,30 @@ def start(
     api_key = require_api_key()
     session_id = new_session_id() if session_id is None else check_session_id(session_id)
     servers = tools.load_servers(settings.mcp_config)
-    extra = tools.created_fields(settings, servers)
-    session = SessionStore().create(_created(session_id, settings, source, extra), session_id)
-    session.append(ev.UserMessage(content=text))
-    _announce(session, session.read(), json_mode, quiet)
-    if source.kind == "empty" and source.note and not quiet:
-        console.err.print(f"[dim]note: {source.note}[/]", highlight=False)
-    limits = {
-        "max_turns": settings.max_turns,
-        "token_budget": settings.token_budget,
-        "timeout_s": settings.timeout_s,
-    }
-    mcp = tools.clients(servers, session.dir, settings.mcp_timeout_s)
-    mcp.prefetch(list(servers))  # a new session lists every server: start them while we load
-    return wake(
-        session, api_key, settings.base_url, limits, json_mode, quiet,
-        hide_thinking=hide_thinking, mcp=mcp,
-    )  # fmt: skip
+    created = _created(session_id, settings, source, tools.created_fields(settings, servers))
+
+    def prepare() -> SessionLog:
+        session = SessionStore().create(created, session_id)
+        session.append(ev.UserMessage(content=text))
+        return session
+
+    def run(session: SessionLog) -> int:
+        _announce(session, session.read(), json_mode, quiet)
+        if source.kind == "empty" and source.note and not quiet:
+            console.err.print(f"[dim]note: {source.note}[/]", highlight=False)
+        limits = {
+            "max_turns": settings.max_turns,
+            "token_budget": settings.token_budget,
+            "timeout_s": settings.timeout_s,
+        }
+        mcp = tools.clients(servers, session.dir, settings.mcp_timeout_s)
+        mcp.prefetch(list(servers))  # a new session lists every server: start them while we load
+        return wake(
+            session, api_key, settings.base_url, limits, json_mode, quiet,
+            hide_thinking=hide_thinking, mcp=mcp,
+        )  # fmt: skip
+
+    return _until_awake(prepare, run, json_mode, quiet)
 
 
 def resume(
@@ -204,26 +211,62 @@ def resume(
     """Wake a harness on `session`, adding `text` as a new prompt first if given."""
     given = {k: config.check(k, v) for k, v in overrides.items() if v is not None}
     api_key = require_api_key()
-    session.acquire()
-    created = check_log(session)
-    # The prompt is the harness's to record: after the results of calls a crash left open.
-    _announce(session, [created], json_mode, quiet)
-    recorded = {
-        "max_turns": created.max_turns,
-        "token_budget": created.token_budget,
-        "timeout_s": created.timeout_s,
-    }
-    limits = {**recorded, **given}
-    current = config.resolve().settings
-    # The endpoint, like the key, comes from now (flag, environment, config file), never
-    # from the log: a copied or stale log must not send the key anywhere else.
-    base_url = limits.pop("base_url", None) or current.base_url
-    servers = tools.load_servers(created.mcp_config)  # the session's files, read again
-    mcp = tools.clients(servers, session.dir, current.mcp_timeout_s)
-    return wake(
-        session, api_key, base_url, limits, json_mode, quiet, prompt=text,
-        hide_thinking=hide_thinking, mcp=mcp,
-    )  # fmt: skip
+    found: list[ev.SessionCreated] = []
+
+    def prepare() -> SessionLog:
+        session.acquire()
+        found.append(check_log(session))
+        return session
+
+    def run(session: SessionLog) -> int:
+        created = found[0]
+        # The prompt is the harness's to record: after the results of calls a crash left open.
+        _announce(session, [created], json_mode, quiet)
+        recorded = {
+            "max_turns": created.max_turns,
+            "token_budget": created.token_budget,
+            "timeout_s": created.timeout_s,
+        }
+        limits = {**recorded, **given}
+        current = config.resolve().settings
+        # The endpoint, like the key, comes from now (flag, environment, config file), never
+        # from the log: a copied or stale log must not send the key anywhere else.
+        base_url = limits.pop("base_url", None) or current.base_url
+        servers = tools.load_servers(created.mcp_config)  # the session's files, read again
+        mcp = tools.clients(servers, session.dir, current.mcp_timeout_s)
+        return wake(
+            session, api_key, base_url, limits, json_mode, quiet, prompt=text,
+            hide_thinking=hide_thinking, mcp=mcp,
+        )  # fmt: skip
+
+    return _until_awake(prepare, run, json_mode, quiet)
+
+
+def _until_awake(
+    prepare: Callable[[], SessionLog], run: Callable[[SessionLog], int], json_mode: bool,
+    quiet: bool,
+) -> int:  # fmt: skip
+    """`prepare` the session (its writes shielded), then `run` it, with Ctrl-C, SIGTERM
+    and SIGHUP taken from the start: one that comes before the harness has woken (the
+    SDKs take a second to load) is recorded as the harness would record it, so that
+    `tether kill` at any moment stops the run, leaves a resumable log and a result."""
+    from tether.core.interrupts import InterruptGuard
+
+    started = time.monotonic()
+    session: SessionLog | None = None
+    with InterruptGuard() as guard:
+        try:
+            with guard.shielded():
+                session = prepare()
+            return run(session)
+        except errors.Interrupted as exc:
+            if session is None:
+                raise
+            from tether.core.harness import stop_before_wake
+
+            outcome = stop_before_wake(session, exc, observer_for(json_mode, quiet))
+    report(session.id, outcome, time.monotonic() - started, json_mode, quiet)
+    return int(outcome.exit_code)
 
 
 @contextmanager
@@ -231,7 +274,7 @@ def result_on_error(json_mode: bool) -> Iterator[None]:
     """With --json, an error before or around the run still ends stdout with a result line."""
     try:
         yield
-    except errors.TetherError as exc:
+    except (errors.TetherError, errors.Interrupted) as exc:
         if json_mode:
             write_error_result(int(for_error(exc)), str(exc))
         raise

@@ -168,7 +168,7 @@ def rm(
     session_id: IdArgument = None,
     last: LastOption = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Remove it even while a harness is running it.")
+        bool, typer.Option("--force", help="Stop its harness first if one is running it.")
     ] = False,
 ) -> None:
     """Delete a session: its log, its files, and its Docker volume and containers.
@@ -176,14 +176,17 @@ def rm(
     Example:  tether rm 01jd3k
     """
     session = resolve_session(session_id, last, need_log=False)  # a broken one goes too
+    if force and session.lock.held():
+        from tether.core.kill import stop_harness
+
+        stop_harness(session)  # it releases its container; then its volume can go too
     try:
-        session.acquire()  # so no harness can start on it while it goes
+        session.lock.acquire(role="rm")  # so no harness can start on it while it goes
     except errors.SessionBusy:
-        if not force:
-            raise errors.SessionBusy(
-                f"session {session.id} is running; stop it first (tether kill {session.id})"
-                " or pass --force"
-            ) from None
+        raise errors.SessionBusy(
+            f"session {session.id} is running; stop it first (tether kill {session.id})"
+            + ("" if force else " or pass --force")
+        ) from None
     try:
         _remove_sandbox(session.id)
         _remove_files(session)

@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     MAX_TOKENS = 12  # the response was cut at max_tokens and the turn did not end
     REQUIRES_ACTION = 13  # a tool call waits for approval: `tether approve` / `deny`
     CONTEXT = 14  # the context window is full and could not be compacted
+    HANGUP = 129  # SIGHUP: the terminal closed
     INTERRUPTED = 130  # Ctrl-C
     TERMINATED = 143  # SIGTERM, or `tether kill`
 
@@ -58,9 +59,12 @@ _FOR_STOP_REASON: dict[str, ExitCode] = {
 }
 
 
+_FOR_SIGNAL = {1: ExitCode.HANGUP, 2: ExitCode.INTERRUPTED, 15: ExitCode.TERMINATED}
+
+
 def for_error(error: BaseException) -> ExitCode:
     if isinstance(error, errors.Interrupted):
-        return ExitCode.TERMINATED if error.signum == 15 else ExitCode.INTERRUPTED
+        return _FOR_SIGNAL.get(error.signum, ExitCode.INTERRUPTED)
     for cls, code in _FOR_ERROR:
         if isinstance(error, cls):
             return code

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import errors
+from . import holder as holders
+from .holder import HARNESS, Holder
 
 
 class FileLock:
@@ -31,8 +33,9 @@ class FileLock:
         """Whether this process holds it through this object."""
         return self._fd is not None
 
-    def acquire(self, wait_s: float = 0.2) -> None:
-        """Take the lock, or raise SessionBusy if another process holds it past `wait_s`."""
+    def acquire(self, wait_s: float = 0.2, role: str = HARNESS) -> None:
+        """Take the lock, or raise SessionBusy if another process holds it past `wait_s`.
+        Once taken, the file names this process in `role` (see `holder`)."""
         if self._fd is not None:
             return
         try:
@@ -47,6 +50,11 @@ class FileLock:
                 raise errors.SessionBusy(f"session {self.session_id} is running in another harness")
             time.sleep(0.01)
         self._fd = fd
+        try:
+            holders.record(fd, role)
+        except OSError as exc:
+            self.release()
+            raise errors.storage_error(f"cannot lock session {self.session_id}", exc) from None
 
     def release(self) -> None:
         self.on_release()
@@ -57,6 +65,10 @@ class FileLock:
     def held(self) -> bool:
         """Whether some process (this one included) holds it."""
         return self._fd is not None or lock_held(self.path)
+
+    def holder(self) -> Holder | None:
+        """The process the file names as the lock's holder (None before it has written)."""
+        return holders.read(self.path) if self.held() else None
 
 
 def lock_held(path: str | os.PathLike[str]) -> bool:

@@ -1,11 +1,18 @@
 """Signals as exceptions, delivered only where the harness can take them.
 
-SIGINT (Ctrl-C), SIGTERM (a terminal closing, CI, `tether kill`) and the
-run's wall-clock alarm become `errors.Interrupted` in the main thread, so a
-blocking model stream or tool call stops at once. Inside `shielded()` (an
+SIGINT (Ctrl-C), SIGTERM (CI, `tether kill`), SIGHUP (the terminal closed)
+and the run's wall-clock alarm become `errors.Interrupted` in the main thread,
+so a blocking model stream or tool call stops at once. Inside `shielded()` (an
 append to the log, for one) a signal waits until the block ends, so a log
 line is never half-recorded by our own hand. After the first interrupt the
-rest are ignored: clean-up must run to the end.
+rest are ignored: clean-up must run to the end. A signal the process was
+started with ignored (`nohup`, a background job) stays ignored.
+
+Guards nest: the CLI holds one from the moment a run has a session, while the
+SDKs load, and the harness's own takes over when it wakes. The outer one then
+keeps any signal for the inner one, which delivers it after its first shielded
+block, so no signal is lost between the two and none lands outside the
+harness once it has started.
 """
 
 from __future__ import annotations
@@ -17,7 +24,12 @@ from types import FrameType
 
 from .errors import Interrupted
 
-REASONS = {signal.SIGINT: "ctrl-c", signal.SIGTERM: "sigterm", signal.SIGALRM: "timeout"}
+REASONS = {
+    signal.SIGINT: "ctrl-c",
+    signal.SIGTERM: "sigterm",
+    signal.SIGHUP: "sighup",
+    signal.SIGALRM: "timeout",
+}
 
 
 class InterruptGuard:
@@ -29,10 +41,17 @@ class InterruptGuard:
         self._depth = 0
         self._pending: Interrupted | None = None
         self._previous: dict[int, object] = {}
+        self._handed_over = False  # an inner guard has taken over: keep signals for it
 
     def __enter__(self) -> InterruptGuard:
+        outer = _guard_behind(signal.getsignal(signal.SIGTERM))
+        if outer is not None:
+            outer._handed_over = True
         for signum in REASONS:
-            self._previous[signum] = signal.signal(signum, self._handle)
+            if signal.getsignal(signum) != signal.SIG_IGN:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        if outer is not None:
+            self._pending, outer._pending = outer._pending, None
         if self.timeout_s:
             signal.setitimer(signal.ITIMER_REAL, self.timeout_s)
         return self
@@ -58,7 +77,7 @@ class InterruptGuard:
         if self.delivered is not None:
             return  # already stopping; let clean-up finish
         interrupt = Interrupted(signum, REASONS.get(signal.Signals(signum), "signal"))
-        if self._depth:
+        if self._depth or self._handed_over:
             self._pending = self._pending or interrupt
         else:
             self._deliver(interrupt)
@@ -66,3 +85,9 @@ class InterruptGuard:
     def _deliver(self, interrupt: Interrupted) -> None:
         self.delivered = interrupt
         raise interrupt
+
+
+def _guard_behind(handler: object) -> InterruptGuard | None:
+    """The guard whose handler `handler` is, if any."""
+    guard = getattr(handler, "__self__", None)
+    return guard if isinstance(guard, InterruptGuard) else None

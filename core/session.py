@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from . import errors
 from .events import STATUS_TYPES, Event, StatusRunning, StatusTerminated
+from .holder import HARNESS, Holder
 
 if TYPE_CHECKING:
     from .summary import SessionSummary
@@ -32,8 +33,9 @@ _ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 class SessionLock(Protocol):
     """One writer per session at a time, across processes (and machines, for a shared store)."""
 
-    def acquire(self, wait_s: float = 0.2) -> None:
-        """Become the session's writer; idempotent. SessionBusy if another holds it."""
+    def acquire(self, wait_s: float = 0.2, role: str = HARNESS) -> None:
+        """Become the session's writer, recorded as this process in `role` ("harness" for
+        a run, else the command); idempotent. SessionBusy if another holds it."""
         ...
 
     def release(self) -> None:
@@ -42,6 +44,11 @@ class SessionLock(Protocol):
 
     def held(self) -> bool:
         """Whether anyone (this process included) is the writer now."""
+        ...
+
+    def holder(self) -> Holder | None:
+        """The process recorded as the writer when it took the lock (`tether kill` verifies
+        it before any signal); None if nobody holds it or it has not recorded itself yet."""
         ...
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from tether.core import errors
 from tether.core.events import Event
+from tether.core.holder import HARNESS, Holder, this_process
 from tether.core.session import EventLog, check_session_id, new_session_id, resolve_prefix
 from tether.core.summary import SessionSummary, summarize_log
 
@@ -24,6 +25,7 @@ class _Shared:
 
     events: list[Event] = field(default_factory=list)
     holder: object | None = None
+    record: Holder | None = None  # the process that holds it, as a SessionLock says
     changed: threading.Condition = field(default_factory=threading.Condition)
 
 
@@ -34,13 +36,14 @@ class MemoryLock:
         self.shared = shared
         self.session_id = session_id
 
-    def acquire(self, wait_s: float = 0.2) -> None:
+    def acquire(self, wait_s: float = 0.2, role: str = HARNESS) -> None:
         deadline = time.monotonic() + wait_s
         with self.shared.changed:
             while self.shared.holder not in (None, self):
                 if not self.shared.changed.wait(max(0.0, deadline - time.monotonic())):
                     raise errors.SessionBusy(f"session {self.session_id} is held by another")
-            self.shared.holder = self
+            if self.shared.holder is not self:
+                self.shared.holder, self.shared.record = self, this_process(role)
 
     def release(self) -> None:
         with self.shared.changed:
@@ -50,6 +53,9 @@ class MemoryLock:
 
     def held(self) -> bool:
         return self.shared.holder is not None
+
+    def holder(self) -> Holder | None:
+        return self.shared.record if self.held() else None
 
 
 class MemoryLog:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -170,13 +171,23 @@ def test_rm_removes_an_idle_session() -> None:
 
 
 def test_rm_refuses_a_running_session_unless_forced() -> None:
-    session = SessionStore().create(ev.SessionCreated(model="m"), "busy")  # we hold the lock
+    """A process that holds the lock as a harness does; --force stops it (SIGTERM) first."""
+    script = (
+        "from tether.core import events as ev\n"
+        "from tether.core.store import SessionStore\n"
+        "SessionStore().create(ev.SessionCreated(model='m'), 'busy')\n"
+        "print('locked', flush=True)\n"
+        "import time; time.sleep(60)\n"
+    )
+    harness = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert harness.stdout is not None and harness.stdout.readline().strip() == "locked"
+    session = SessionStore().open("busy")
     result = tether("rm", "busy")
     assert result.returncode == ExitCode.BUSY
     assert "running" in one_error_line(result) and session.dir.exists()
     assert tether("rm", "busy", "--force").returncode == 0
+    assert harness.wait(timeout=10) == -signal.SIGTERM
     assert not session.dir.exists()
-    session.close()
 
 
 # -- bad input --------------------------------------------------------------------------
