@@ -1,12 +1,11 @@
 """Who holds a session's lock, told apart from whoever once had its pid.
 
 The process that takes the lock writes its identity into the lock file: pid,
-start time (field 22 of /proc/PID/stat, clock ticks since boot), the kernel's
-boot id, host name, and its role ("harness" for `run` and `resume`, else the
-command). A pid alone is reused once its process has exited; pid, start time
-and boot id together name one process. `tether kill` signals only a process
-that holds the lock and still matches its record, and signals it through a
-pidfd opened before that check, so no later pid reuse can redirect a signal.
+start time, machine (boot id and PID namespace, see `procs`), host name, and
+its role ("harness" for `run` and `resume`, else the command). `tether kill`
+signals only a process that holds the lock and still matches its record, and
+signals it through a pidfd opened before that check, so no later reuse of the
+pid can redirect a signal.
 """
 
 from __future__ import annotations
@@ -18,8 +17,9 @@ import signal
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from . import procs
+
 HARNESS = "harness"
-_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,15 +27,17 @@ class Holder:
     """A process as the lock file records it."""
 
     pid: int
-    start: int  # clock ticks after boot; 0 where /proc does not say
-    boot: str
+    start: str | None  # clock ticks after boot (see procs.start_time)
+    machine: str
     host: str
     role: str
 
 
 def this_process(role: str) -> Holder:
     pid = os.getpid()
-    return Holder(pid=pid, start=start_time(pid), boot=boot_id(), host=host(), role=role)
+    return Holder(
+        pid=pid, start=procs.start_time(pid), machine=procs.machine(), host=host(), role=role
+    )
 
 
 def record(fd: int, role: str) -> None:
@@ -54,14 +56,12 @@ def read(lock_path: Path) -> Holder | None:
         return None
 
 
-def is_local(holder: Holder) -> bool:
-    """Whether `holder` was recorded on this machine since it last booted."""
-    return holder.host == host() and holder.boot == boot_id()
-
-
 def matches(holder: Holder) -> bool:
     """Whether the process now at `holder.pid` is the one recorded (not a reuse of its pid)."""
-    return is_local(holder) and holder.start != 0 and start_time(holder.pid) == holder.start
+    if holder.machine != procs.machine() or "?" in holder.machine or holder.host != host():
+        return False
+    now = procs.start_time(holder.pid)
+    return now is not None and now != "?" and now == holder.start
 
 
 class Process:
@@ -101,22 +101,6 @@ def open_process(holder: Holder) -> Process | None:
             os.close(pidfd)
         return None
     return Process(holder, pidfd)
-
-
-def start_time(pid: int) -> int:
-    """Field 22 of /proc/PID/stat, or 0 if there is no such process (or no /proc)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-        return int(stat.rsplit(b")", 1)[1].split()[19])  # the name may hold ") "
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-def boot_id() -> str:
-    try:
-        return _BOOT_ID.read_text().strip()
-    except OSError:
-        return ""
 
 
 def host() -> str:

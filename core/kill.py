@@ -12,7 +12,7 @@ import logging
 import signal
 import time
 
-from . import errors, holder, paths
+from . import errors, holder, paths, procs
 from . import events as ev
 from .session import EventLog, last_status
 
@@ -97,11 +97,14 @@ def _wait_for_command(session: EventLog, other: holder.Holder) -> None:
 
 
 def _unverified(session: EventLog, found: holder.Holder | None) -> str:
-    who = "no record of it" if found is None else f"it names pid {found.pid}, which has exited"
-    return (
-        f"session {session.id} is locked by a process tether cannot verify ({who} in "
-        "its lock); nothing was signalled"
-    )
+    if found is None:
+        why = "its lock has no record of it"
+    elif found.machine != procs.machine():
+        why = "its record was made in another PID namespace, or before a reboot"
+    else:
+        why = f"the pid its record names, {found.pid}, is now another process or none"
+    who = "a process tether cannot verify"
+    return f"session {session.id} is locked by {who} ({why}); nothing was signalled"
 
 
 def _wait_unlocked(session: EventLog, timeout_s: float) -> bool:

@@ -37,7 +37,7 @@ from e2e import (
 from fakeapi import FakeAPI, text, tool_use
 
 from tether.core import events as ev
-from tether.core import holder
+from tether.core import holder, procs
 from tether.core.exit_codes import ExitCode
 from tether.core.store import SessionLog, SessionStore, lock_held
 
@@ -173,8 +173,8 @@ def test_kill_refuses_a_lock_holder_it_cannot_verify(
         me = holder.this_process("harness")
         forged = {
             "none": None,
-            "stale pid": replace(me, pid=bystander.pid, start=1),
-            "wrong start time": replace(me, pid=locker.pid, start=7),
+            "stale pid": replace(me, pid=bystander.pid, start="1"),
+            "wrong start time": replace(me, pid=locker.pid, start="7"),
             "other host": replace(me, pid=locker.pid, host="elsewhere"),
         }[record]
         lock_path.write_text("" if forged is None else json.dumps(asdict(forged)))
@@ -245,12 +245,10 @@ def test_a_lock_holder_record_survives_no_reuse_of_its_pid() -> None:
     """The record names one process: a new process under the same pid does not match."""
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        record = holder.Holder(
-            pid=child.pid, start=holder.start_time(child.pid), boot=holder.boot_id(),
-            host=holder.host(), role="harness",
-        )  # fmt: skip
+        record = replace(holder.this_process("harness"), pid=child.pid)
+        record = replace(record, start=procs.start_time(child.pid))
         assert holder.matches(record)
-        assert not holder.matches(replace(record, start=record.start - 1))
+        assert not holder.matches(replace(record, start=str(int(record.start or 0) - 1)))
         process = holder.open_process(record)
         assert process is not None
     finally:
