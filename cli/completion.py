@@ -36,19 +36,19 @@ def complete_session_id(incomplete: str) -> list[str]:
         names = [e.name for e in os.scandir(root) if e.is_dir() and e.name.startswith(incomplete)]
     except Exception:  # a missing TETHER_HOME or data dir just means nothing to offer
         return []
-    return sorted(names, key=lambda name: (_created_ts(root / name), name), reverse=True)
+    return sorted(names, key=lambda name: _creation_key(root / name), reverse=True)
 
 
-def _created_ts(directory: Path) -> str:
-    """The time of a session's first event, from its first line only ("" if unreadable)."""
+def _creation_key(directory: Path) -> tuple[int, str, str]:
+    """core.session.creation_key of a session, from its first line only (oldest if unreadable)."""
     try:
         with open(directory / _LOG_NAME, "rb") as f:
             first = json.loads(f.readline())
-        if not isinstance(first, dict):
-            return ""
-        return str(first.get("processed_at") or first.get("ts") or "")  # schema v2, or v1
+        number = first.get("creation_seq") or 0
+        ts = first.get("processed_at") or first.get("ts") or ""  # schema v2, or v1
+        return (number if type(number) is int else 0, str(ts), directory.name)
     except Exception:  # a torn or foreign log still completes, just last
-        return ""
+        return (0, "", directory.name)
 
 
 # -- the scripts -------------------------------------------------------------------

@@ -28,6 +28,7 @@ class SessionCreated(Event):
 
     TYPE: ClassVar[str] = "session.created"
     session_id: str = ""
+    creation_seq: int | None = None  # its place in the store's creation order (1, 2, ...)
     model: str
     system: str | None = None
     tools: tuple[str, ...] = ()

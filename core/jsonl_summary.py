@@ -80,6 +80,7 @@ def _summarize(session_id: str, directory: str) -> SessionSummary:
         prompt=prompt_start(_message_text(prompt)),
         parent=first.get("parent"),
         parent_seq=first.get("parent_seq"),
+        creation_seq=_number(first.get("creation_seq")),
     )
 
 
@@ -163,6 +164,10 @@ def _turns(end: dict[str, Any] | None, size: int) -> int | None:
     return turn if isinstance(turn, int) and not isinstance(turn, bool) else None
 
 
+def _number(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _message_text(message: dict[str, Any] | None) -> str:
     """A user.message's text: its `content`, a string in v1 and text blocks in v2."""
     content = message.get("content") if message else None
@@ -185,6 +190,8 @@ _ENVELOPE = re.compile(
 )
 _TURN = re.compile(rb',"turn":(\d+)[,}]')
 _PARENT = re.compile(rb',"parent":"([^"\\]+)","parent_seq":(\d+)[,}]')
+_CREATION_SEQ = re.compile(rb',"creation_seq":(\d+)[,}]')  # early in a session.created line
+_CREATED = SessionCreated.TYPE.encode()
 _TIME_KEY = {1: "ts", 2: "processed_at"}  # the envelope's time, by schema version
 
 
@@ -199,10 +206,12 @@ def _peek(line: bytes) -> dict[str, Any] | None:
         if turn is None:
             return _decode(line)
         found["turn"] = int(turn[1])
-    elif envelope[2] == b"session.created":
+    elif envelope[2] == _CREATED:
         parent = _PARENT.search(line, envelope.end())
         if parent is not None:
             found["parent"], found["parent_seq"] = parent[1].decode(), int(parent[2])
+        number = _CREATION_SEQ.search(line, envelope.end())
+        found["creation_seq"] = int(number[1]) if number else None
     return found
 
 

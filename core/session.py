@@ -84,8 +84,8 @@ class Store(Protocol):
     """All the sessions: create one, open one by id (or unique prefix), list them."""
 
     def create(self, first: Event, session_id: str | None = None) -> EventLog:
-        """A new session whose first event is `first`, its lock held by the caller.
-        SessionExists if the id is taken."""
+        """A new session whose first event is `first` (a SessionCreated, given the store's
+        next `creation_seq`), its lock held by the caller. SessionExists if the id is taken."""
         ...
 
     def open(self, prefix: str) -> EventLog:
@@ -141,6 +141,15 @@ def iter_events(log: EventLog, chunk: int = 4096) -> Iterator[Event]:
         if not events:
             return
         start = events[-1].seq + 1
+
+
+def creation_key(
+    creation_seq: int | None, created: str | None, session_id: str
+) -> tuple[int, str, str]:
+    """A sort key for sessions in the order they were created, whatever the clocks said:
+    by the number their store gave them, and sessions from before numbers (or whose first
+    event is unreadable) first, among themselves by the time of their first event."""
+    return (creation_seq or 0, created or "", session_id)
 
 
 def resolve_prefix(ids: Iterable[str], prefix: str) -> str:

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import errors, jsonl, paths, redact
+from .creation_seq import take_next
 from .errors import storage_error
-from .events import Event, InvalidEvent, parse_line
+from .events import Event, InvalidEvent, SessionCreated, parse_line
 from .flock import FileLock, lock_held
-from .session import check_session_id, last_status, new_session_id, resolve_prefix
+from .session import check_session_id, creation_key, last_status, new_session_id, resolve_prefix
 from .session import status as session_status
 
 if TYPE_CHECKING:
@@ -47,7 +48,8 @@ class SessionStore:
         self.root = root if root is not None else paths.sessions_dir()
 
     def create(self, first: Event, session_id: str | None = None) -> SessionLog:
-        """Create a session whose first event is `first` (a SessionCreated), locked for writing."""
+        """Create a session whose first event is `first` (a SessionCreated, numbered here
+        in creation order), locked for writing."""
         session_id = check_session_id(session_id) if session_id else new_session_id()
         directory = self.root / session_id
         try:
@@ -60,7 +62,7 @@ class SessionStore:
             raise storage_error(f"cannot create a session in {self.root}", exc) from None
         session = SessionLog(directory)
         try:
-            session.append(first)
+            session.append(self._numbered(first))
         except errors.StorageError:
             session.close()  # a session without its first event is no session: leave none
             shutil.rmtree(directory, ignore_errors=True)
@@ -87,15 +89,29 @@ class SessionStore:
         return session
 
     def last(self) -> SessionLog:
-        """The most recently created session (by the time of its first event)."""
-        created = []
-        for session_id in self.ids():
-            with contextlib.suppress(OSError):  # a broken session is nobody's last
-                first = SessionLog(self.root / session_id).read(0, 1)
-                created += [(first[0].ts, session_id)] if first else []
+        """The session created last: by creation number, never by a clock (see creation_key)."""
+        found = [(self._first(session_id), session_id) for session_id in self.ids()]
+        created = [creation_key(e.creation_seq, e.ts, i) for e, i in found if e is not None]
         if not created:
             raise errors.SessionNotFound("there are no sessions yet")
-        return SessionLog(self.root / max(created)[1])
+        return SessionLog(self.root / max(created)[2])
+
+    def _numbered(self, first: Event) -> Event:
+        if not isinstance(first, SessionCreated) or first.creation_seq is not None:
+            return first
+        return replace(first, creation_seq=take_next(self.root, self._highest_number))
+
+    def _highest_number(self) -> int:
+        """The highest creation number a session records (the counter was lost)."""
+        found = (self._first(session_id) for session_id in self.ids())
+        return max((e.creation_seq or 0 for e in found if e is not None), default=0)
+
+    def _first(self, session_id: str) -> SessionCreated | None:
+        """The session's first event; None for a broken session (nobody's last)."""
+        with contextlib.suppress(OSError):
+            first = SessionLog(self.root / session_id).read(0, 1)
+            return first[0] if first and isinstance(first[0], SessionCreated) else None
+        return None
 
     def summaries(self) -> list[SessionSummary]:
         """Every session's summary, each from the head and tail of its log (see jsonl_summary)."""

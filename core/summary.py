@@ -30,7 +30,7 @@ from .events import (
     UserMessage,
     parse_line,
 )
-from .session import EventLog, Store, iter_events, last_of, status
+from .session import EventLog, Store, creation_key, iter_events, last_of, status
 
 if TYPE_CHECKING:
     from .store import SessionLog
@@ -54,6 +54,7 @@ class SessionSummary:
     prompt: str = ""
     parent: str | None = None  # the session this one is a fork of, and the seq it was taken at
     parent_seq: int | None = None
+    creation_seq: int | None = None  # see SessionCreated
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,9 +120,9 @@ def check_log(session: SessionLog) -> SessionCreated:
 
 
 def list_sessions(store: Store) -> list[SessionSummary]:
-    """A summary of every session, newest first."""
+    """A summary of every session, the last created first."""
     summaries = store.summaries()
-    summaries.sort(key=lambda s: (s.created or "", s.id), reverse=True)
+    summaries.sort(key=lambda s: creation_key(s.creation_seq, s.created, s.id), reverse=True)
     return summaries
 
 
@@ -142,6 +143,7 @@ def summarize_log(session: EventLog) -> SessionSummary:
         prompt=prompt_start(prompt),
         parent=head[0].parent,
         parent_seq=head[0].parent_seq,
+        creation_seq=head[0].creation_seq,
     )
 
 

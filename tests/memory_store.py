@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from tether.core import errors
-from tether.core.events import Event
+from tether.core.events import Event, SessionCreated
 from tether.core.holder import HARNESS, Holder, this_process
 from tether.core.session import EventLog, check_session_id, new_session_id, resolve_prefix
 from tether.core.summary import SessionSummary, summarize_log
@@ -107,6 +107,8 @@ class MemoryStore:
             raise errors.SessionExists(f"session {session_id} already exists")
         self.sessions[session_id] = _Shared()
         log = MemoryLog(session_id, self.sessions[session_id])
+        if isinstance(first, SessionCreated):  # numbered in creation order, as a Store does
+            first = replace(first, creation_seq=len(self.sessions))
         log.append_many([first])
         return log
 

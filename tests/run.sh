@@ -28,6 +28,7 @@ command -v npm >/dev/null || missing+=(npm)
 [[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)  # tests start their own sshd, on loopback
 command -v podman >/dev/null || missing+=(podman)
 [[ -x /usr/libexec/podman/catatonit ]] || missing+=(catatonit)  # podman's --init
+command -v faketime >/dev/null || missing+=(faketime)  # libfaketime steps a run's clock
 if ((${#missing[@]})); then
   echo "installing ${missing[*]}..." >&2
   # Installing must not start services (openssh-server would start a system sshd):
