@@ -2,7 +2,7 @@
 
 The key a person configured (`ANTHROPIC_API_KEY`, `ANTHROPIC_AUTH_TOKEN`) and
 anything shaped like an Anthropic key (`sk-ant-...`) become `[REDACTED]`
-where text enters the session log (`SessionLog.append_many`) and where it
+where text enters the session log (every store's `append_many`) and where it
 leaves for a terminal or a pipe (the CLI's stdout and stderr). An error body
 can carry the key quoted, JSON-escaped or wrapped over lines, so the configured
 key also matches with whitespace, quotes, backslashes, `+` and escaped
@@ -20,7 +20,10 @@ import os
 import re
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .events import Event
 
 REDACTED = "[REDACTED]"
 KEY_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
@@ -46,6 +49,16 @@ def configured() -> tuple[str, ...]:
     """The credentials in the environment now, long enough to be told from words."""
     values = (os.environ.get(name, "").strip() for name in KEY_VARIABLES)
     return tuple(value for value in values if len(value) >= MIN_SECRET)
+
+
+def recordable(event: Event) -> tuple[Event, str]:
+    """The event as a store may record it, no secret in it, and its line. The line is
+    looked at first: the walk over the event's fields is only for the rare hit."""
+    line = event.to_json()
+    if not has_secret(line):
+        return event, line
+    event = redact_value(event)
+    return event, event.to_json()
 
 
 def redact_value(value: Any) -> Any:

@@ -64,8 +64,9 @@ class EventLog(Protocol):
         ...
 
     def append_many(self, events: Iterable[Event]) -> list[Event]:
-        """Give `events` the next seqs and make them durable before returning them as
-        written (all or none). Only the lock's holder appends. StorageError if it cannot."""
+        """Give `events` the next seqs, redact any secret in them (`redact.recordable`) and
+        make them durable before returning them as written (all or none). Only the lock's
+        holder appends. StorageError if it cannot."""
         ...
 
     def read(self, start: int = 0, stop: int | None = None) -> list[Event]:

@@ -154,7 +154,9 @@ class SessionLog:
         if self._fd is None:
             self._open_for_append()
         assert self._fd is not None
-        written = [_redacted(replace(e, seq=self._next_seq + i)) for i, e in enumerate(events)]
+        written = [
+            redact.recordable(replace(e, seq=self._next_seq + i)) for i, e in enumerate(events)
+        ]
         data = "".join(line + "\n" for _, line in written).encode()
         size = os.lseek(self._fd, 0, os.SEEK_END)
         try:
@@ -294,16 +296,6 @@ class SessionLog:
 
     def status(self) -> str:
         return session_status(self)
-
-
-def _redacted(event: Event) -> tuple[Event, str]:
-    """The event as it may be recorded, no secret in it, and its line. The line is
-    looked at first: the walk over the event's fields is only for the rare hit."""
-    line = event.to_json()
-    if not redact.has_secret(line):
-        return event, line
-    event = redact.redact_value(event)
-    return event, event.to_json()
 
 
 def _parse_or_warn(session_id: str, line: bytes) -> Event | None:

@@ -54,10 +54,12 @@ class SessionSummary:
     prompt: str = ""
     parent: str | None = None  # the session this one is a fork of, and the seq it was taken at
     parent_seq: int | None = None
-    creation_seq: int | None = None  # see SessionCreated
+    creation_seq: int | None = None  # see SessionCreated; `ls` shows the order, not the number
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        body = asdict(self)
+        del body["creation_seq"]
+        return body
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from tether.core import errors
 from tether.core.events import Event, SessionCreated
 from tether.core.holder import HARNESS, Holder, this_process
+from tether.core.redact import recordable
 from tether.core.session import EventLog, check_session_id, new_session_id, resolve_prefix
 from tether.core.summary import SessionSummary, summarize_log
 
@@ -71,7 +72,8 @@ class MemoryLog:
             if self.shared.holder is not self.lock:
                 self.lock.acquire()  # as the JSONL log does: appending takes the lock
             start = len(self.shared.events)
-            written = [replace(e, seq=start + i) for i, e in enumerate(events)]
+            numbered = [replace(e, seq=start + i) for i, e in enumerate(events)]
+            written = [recordable(event)[0] for event in numbered]
             self.shared.events.extend(written)
             self.shared.changed.notify_all()
         return written

@@ -7,7 +7,6 @@ far as the model talk to the fake Messages API.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -259,7 +258,8 @@ def test_a_read_only_sessions_dir_is_a_storage_error(
     assert result.returncode == ExitCode.ERROR
     line = one_error_line(result)
     assert "unexpected" not in line and "read-only" in line.lower() and "TETHER_HOME" in line
-    assert json.dumps(sorted(p.name for p in (tether_home / "sessions").iterdir())) == '["good1"]'
+    sessions = sorted(p.name for p in (tether_home / "sessions").iterdir() if p.is_dir())
+    assert sessions == ["good1"]
 
 
 def test_a_full_disk_at_run_leaves_no_broken_session(
@@ -283,6 +283,6 @@ def test_a_full_disk_at_run_leaves_no_broken_session(
         line = one_error_line(result)
         assert "No space left" in line and "free some space" in line, line
         assert json_lines(result.stdout)[-1]["exit_code"] == ExitCode.ERROR
-        assert not any((tether_home / "sessions").iterdir())
+        assert not any(p.is_dir() for p in (tether_home / "sessions").iterdir())
     finally:
         subprocess.run(["umount", "-l", str(tether_home)], check=False)
