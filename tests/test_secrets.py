@@ -18,14 +18,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from e2e import API_KEY, json_lines, of_type, only_session_id, run, session_events, tether_env
+from e2e import (
+    API_KEY,
+    TEST_IMAGE,
+    json_lines,
+    of_type,
+    only_session_id,
+    run,
+    session_events,
+    tether_env,
+)
 from fakeapi import FakeAPI, error, text
 
 from tether.core import events as ev
 from tether.core.exit_codes import ExitCode
 from tether.core.redact import REDACTED, StreamRedactor, redact
 
-TEST_IMAGE = "tether-test:bookworm"
 GATEWAY_KEY = "gw-7c1e0a93f2d54b8e"  # a key of no Anthropic shape: only the configured one
 HALVES = (API_KEY[:13], API_KEY[13:])  # "sk-ant-test-S", "ECRET-4f2b9c"
 
