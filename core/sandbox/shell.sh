@@ -119,9 +119,11 @@ fi
 
 __tether_end() {  # STATUS NONCE SAVE
   __tether_flag=
-  [ "$3" = 1 ] && [ -s "$__tether_env" ] && __tether_apply
   [ "$1" = 137 ] && eval "$__tether_oom_code" &&
     [ "$__tether_ooms" -gt "$__tether_oomseen" ] 2>/dev/null && __tether_flag=" oom"
   __tether_oomseen=$__tether_ooms
   command printf '%s E %s%s\n' "$2" "$1" "$__tether_flag"  # one write: a newline flushes
+  # The state is taken over after the answer, while it travels: the next call's line
+  # is read only once this is done, so the next call sees it all the same.
+  [ "$3" = 1 ] && [ -s "$__tether_env" ] && __tether_apply
 }
