@@ -194,13 +194,7 @@ class DockerSandbox:
         if terminal is None:
             raise errors.SandboxLost("no sandbox container: provision one first")
         with engine_errors(), self._refusals_as_errors(f"run {name}", lost=True):
-            try:
-                if name == "bash":
-                    result = terminal.bash(input, on_output)
-                else:
-                    result = getattr(files, name)(terminal.run_script, input)
-            except (ShellClosed, ShellTimeout):
-                result = terminal.after_closed()
+            result = _dispatch(terminal, name, input, on_output)
         return ToolResult(
             content=result.content,
             is_error=result.is_error,
@@ -249,6 +243,19 @@ class DockerSandbox:
         if self._terminal is not None:
             self._terminal.close()
             self._terminal = None
+
+
+def _dispatch(
+    terminal: Terminal, name: str, input: Mapping[str, Any], on_output: OutputCallback | None
+) -> ToolResult:
+    """One tool on the terminal; a shell that stops answering is replaced, and said so."""
+    try:
+        if name == "bash":
+            return terminal.bash(input, on_output)
+        tool = getattr(files, name)
+        return tool(terminal.run_script, input)
+    except (ShellClosed, ShellTimeout):
+        return terminal.after_closed()
 
 
 def _user_for(resources: Resources) -> str:
