@@ -97,7 +97,9 @@ class SessionStore:
         return SessionLog(self.root / max(created)[2])
 
     def _numbered(self, first: Event) -> Event:
-        if not isinstance(first, SessionCreated) or first.creation_seq is not None:
+        """`first` with the next creation number: the store's, whatever it held (a fork
+        copies its parent's session.created)."""
+        if not isinstance(first, SessionCreated):
             return first
         return replace(first, creation_seq=take_next(self.root, self._highest_number))
 

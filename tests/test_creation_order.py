@@ -91,6 +91,14 @@ def test_a_lost_counter_goes_on_from_the_sessions_already_there(tether_home: Pat
     assert store.last().id == "zzz-but-older-id"
 
 
+def test_a_copied_first_event_gets_a_number_of_its_own(tether_home: Path) -> None:
+    """A fork starts from its parent's session.created: the store numbers it anew."""
+    store = SessionStore()
+    store.create(ev.SessionCreated(model="m"), "parent").close()
+    store.create(created("parent"), "child").close()
+    assert created("child").creation_seq == 2 and store.last().id == "child"
+
+
 def test_sessions_from_before_the_numbers_come_first_in_creation_time(
     tether_home: Path,
 ) -> None:
