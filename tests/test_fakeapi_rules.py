@@ -266,6 +266,7 @@ def compacted(summary: str = "So far: the tests pass.") -> dict[str, Any]:
 def test_a_compaction_block_goes_first_and_unchanged(api: FakeAPI) -> None:
     block = compacted()
     accepted(api, body(assistant([block]), user("go on")), BETA)
+    assert "compaction beta" in refused(api, body(assistant([block]), user("go on")))
     accepted(api, body(assistant([block])), BETA)  # the turn continues from the summary
     misplaced = body(user("a"), assistant([block]), user("b"))
     assert "is not the first block of the conversation" in refused(api, misplaced, BETA)

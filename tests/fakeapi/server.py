@@ -83,6 +83,8 @@ class FakeAPI:
     Replies are consumed in order, one per POST /v1/messages; a queued item may also
     be a responder (request -> Reply). When the queue is empty the `responder`, then
     the `default` reply answer; without either, a 500 api_error says the script ran out.
+    Compaction replies (`compaction(...)`) queue apart and answer compaction requests
+    only; without one, the fake writes its own summary.
     `api_key`, if given, is the only key accepted (others get a 401). `context_window`
     refuses longer prompts as the API does; `compaction_beta=False` is an endpoint
     that does not know the compaction beta (a proxy, an older gateway).
@@ -105,10 +107,12 @@ class FakeAPI:
         self.context_window = context_window
         self.compaction_beta = compaction_beta
         self.cache = PromptCache()
-        self._queue: deque[Reply | Responder] = deque(replies)
+        self._queue: deque[Reply | Responder] = deque()
+        self._compactions: deque[Reply] = deque()
         self._requests: list[Request] = []
         self._issued: dict[str, list[Any]] = {}  # tool_use id -> its response's thinking
         self._lock = threading.Lock()
+        self.add(*replies)
         self._closing = threading.Event()
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.fake = self
@@ -131,11 +135,13 @@ class FakeAPI:
     def pending(self) -> int:
         """How many queued replies have not been used yet."""
         with self._lock:
-            return len(self._queue)
+            return len(self._queue) + len(self._compactions)
 
     def add(self, *replies: Reply | Responder) -> FakeAPI:
         with self._lock:
-            self._queue.extend(replies)
+            for reply in replies:
+                compacts = isinstance(reply, Reply) and reply.stop_reason == "compaction"
+                (self._compactions if compacts else self._queue).append(reply)  # type: ignore[arg-type]
         return self
 
     def start(self) -> FakeAPI:
@@ -227,6 +233,9 @@ class FakeAPI:
             )
         if request.is_compaction and COMPACTION_BETA not in betas:
             return 400, "compaction: Extra inputs are not permitted", ""
+        if _holds_compaction(request.body) and COMPACTION_BETA not in betas:
+            # wording not known: the API's for a block type it does not accept without its beta
+            return 400, "messages.0.content.0: `compaction` blocks require the compaction beta", ""
         return None
 
     def _body_refusal(self, request: Request) -> Refusal | None:
@@ -255,11 +264,10 @@ class FakeAPI:
         return item(request) if callable(item) else item
 
     def _compaction_reply(self, request: Request) -> Reply:
-        """A scripted compaction reply if one is next in the queue, else the fake's own."""
+        """The next scripted compaction reply, else the fake's own summary."""
         with self._lock:
-            head = self._queue[0] if self._queue else None
-            if isinstance(head, Reply) and head.stop_reason == "compaction":
-                return self._queue.popleft()  # type: ignore[return-value]
+            if self._compactions:
+                return self._compactions.popleft()
         return compaction(summary_of(request.body))
 
     def _remember_thinking(self, reply: Reply) -> None:
@@ -318,6 +326,12 @@ class FakeAPI:
         h.close_connection = True
         h.wfile.flush()
         h.connection.shutdown(socket.SHUT_RDWR)
+
+
+def _holds_compaction(body: Any) -> bool:
+    messages = body.get("messages") if isinstance(body, dict) else None
+    blocks = [b for m in messages or [] for b in rules.blocks_of(m)]
+    return any(isinstance(b, dict) and b.get("type") == "compaction" for b in blocks)
 
 
 def summary_of(body: dict[str, Any]) -> str:
