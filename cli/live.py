@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from rich.console import Console
 
 from tether.core import __version__, config, errors
 from tether.core import events as ev
+from tether.core.catalog import Prices
 from tether.core.config import Settings
 from tether.core.exit_codes import for_error
 from tether.core.redact import StreamRedactor
@@ -192,13 +193,14 @@ def start(
         limits = {
             "max_turns": settings.max_turns,
             "token_budget": settings.token_budget,
+            "budget_usd": settings.budget_usd,
             "timeout_s": settings.timeout_s,
         }
         mcp = tools.clients(servers, session.dir, settings.mcp_timeout_s)
         mcp.prefetch(list(servers))  # a new session lists every server: start them while we load
         return wake(
             session, api_key, settings.base_url, limits, json_mode, quiet,
-            hide_thinking=hide_thinking, mcp=mcp,
+            hide_thinking=hide_thinking, mcp=mcp, prices=settings.prices,
         )  # fmt: skip
 
     return _until_awake(prepare, run, json_mode, quiet)
@@ -225,6 +227,7 @@ def resume(
         recorded = {
             "max_turns": created.max_turns,
             "token_budget": created.token_budget,
+            "budget_usd": created.budget_usd,
             "timeout_s": created.timeout_s,
         }
         limits = {**recorded, **given}
@@ -236,7 +239,7 @@ def resume(
         mcp = tools.clients(servers, session.dir, current.mcp_timeout_s)
         return wake(
             session, api_key, base_url, limits, json_mode, quiet, prompt=text,
-            hide_thinking=hide_thinking, mcp=mcp,
+            hide_thinking=hide_thinking, mcp=mcp, prices=current.prices,
         )  # fmt: skip
 
     return _until_awake(prepare, run, json_mode, quiet)
@@ -303,6 +306,8 @@ def _created(
         workspace_from=source.path if source.kind != "bind" else None,
         network=settings.network, max_turns=settings.max_turns,
         max_tokens=settings.max_tokens, thinking=settings.thinking, effort=settings.effort,
+        context_window=settings.context_window or 0, compaction=settings.compaction,
+        compact_threshold=settings.compact_threshold, budget_usd=settings.budget_usd,
         token_budget=settings.token_budget,
         timeout_s=settings.timeout_s, memory=settings.memory, cpus=settings.cpus,
         pids_limit=settings.pids_limit, max_output=settings.max_output,
@@ -343,6 +348,7 @@ def wake(
     prompt: str | None = None,
     hide_thinking: bool = False,
     mcp: MCPClients | None = None,
+    prices: Mapping[str, Prices] | None = None,
 ) -> int:
     """Run the harness on `session` (after `prompt`, if given) in the foreground; returns
     the exit code."""
@@ -358,7 +364,7 @@ def wake(
     observer = observer_for(json_mode, quiet, hide_thinking)
     asker = tools.asker_for(json_mode)
     harness = Harness(
-        session, model, sandbox, observer, Limits(**limits), mcp, asker, SessionWorkspace
+        session, model, sandbox, observer, Limits(**limits), mcp, asker, SessionWorkspace, prices=prices
     )
     outcome = harness.wake(prompt)
     report(session.id, outcome, time.monotonic() - started, json_mode, quiet)
@@ -376,6 +382,7 @@ def report(session_id: str, outcome: Outcome, seconds: float, json_mode: bool, q
             "usage": asdict(outcome.usage),
             "duration_ms": int(seconds * 1000),
             "exit_code": int(outcome.exit_code),
+            **{k: v for k, v in outcome.cost.to_dict().items() if not k.endswith("tokens")},
         }
         if outcome.error is not None:
             result["error"] = str(outcome.error)
@@ -392,12 +399,22 @@ def report(session_id: str, outcome: Outcome, seconds: float, json_mode: bool, q
     elif outcome.notice:
         console.fail(outcome.notice)
     if not quiet:
-        usage = outcome.usage
-        tokens_in = usage.total - usage.output_tokens
-        console.err.print(
-            f"[dim]{outcome.stop_reason} · {outcome.turns} turns · {tokens_in} in / "
-            f"{usage.output_tokens} out tokens · {seconds:.1f} s · tether resume {session_id}[/]"
-        )
+        console.err.print(closing_line(session_id, outcome, seconds), style="dim", markup=False,
+                          highlight=False)  # fmt: skip
+
+
+def closing_line(session_id: str, outcome: Outcome, seconds: float) -> str:
+    """How a run ended, for a person: turns, tokens, cache, compactions, cost, time."""
+    cost, usage = outcome.cost, outcome.usage
+    parts = [
+        outcome.stop_reason, f"{outcome.turns} turns",
+        f"{cost.input_tokens:,} in / {usage.output_tokens:,} out tokens",
+        f"{cost.cache_hit_ratio:.0%} cached",
+        *([f"{cost.compactions} compacted"] if cost.compactions else []),
+        *([f"${cost.usd:.4f}"] if cost.usd is not None else []),
+        f"{seconds:.1f} s", f"tether resume {session_id}",
+    ]  # fmt: skip
+    return " · ".join(parts)
 
 
 def _write_result(result: dict[str, Any]) -> None:

@@ -6,13 +6,14 @@ import json
 import logging
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 
 from tether.core import errors
+from tether.core.catalog import Prices
 from tether.core.events import Event
 from tether.core.session import EventLog, iter_events
 from tether.core.store import SessionLog, SessionStore
@@ -69,7 +70,7 @@ def show(
     if checkpoints:
         _show_checkpoints(session, json_out)
         return
-    stats = session_stats(session)
+    stats = session_stats(session, _prices())
     if json_out:
         _write_json([stats.to_dict()])
     else:
@@ -261,3 +262,15 @@ def _remove_files(session: SessionLog) -> None:
 COMMANDS: dict[str, Callable[..., None]] = {
     "ls": ls, "show": show, "tail": tail, "export": export, "rm": rm,
 }  # fmt: skip
+
+
+def _prices() -> Mapping[str, Prices]:
+    """The config's prices for the cost estimate. A broken config file must not stop
+    anyone reading a session (run and config report it): the built-in table then."""
+    from tether.core import config
+
+    try:
+        return config.resolve().settings.prices
+    except errors.ConfigError as exc:
+        log.warning("the config's prices are not used: %s", exc)
+        return {}

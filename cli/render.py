@@ -204,9 +204,18 @@ def _tools_listed(event: ev.MCPToolsListed) -> Text:
 def _model_end(event: ev.ModelRequestEnd) -> Text:
     usage = event.usage
     seconds = event.duration_ms / 1000
-    line = f"· turn {event.turn} · {_tokens(usage.input_tokens + usage.cache_read_input_tokens)}"
+    what = "compaction" if event.stop_reason == "compaction" else f"turn {event.turn}"
+    sent = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
+    line = f"· {what} · {_tokens(sent)}"
     line += f" in · {_tokens(usage.output_tokens)} out · {seconds:.1f}s"
     return Text(line, style="red dim" if event.is_error else "dim")
+
+
+def _compacted(event: ev.ThreadContextCompacted) -> Text:
+    how = "by the API" if event.method == "api" else "by tether's own summary"
+    line = f"⟲ context compacted {how}: ~{_tokens(event.tokens_before)} → "
+    line += f"~{_tokens(event.tokens_after)} tokens"
+    return Text(line, style="yellow")
 
 
 def _interrupt(event: ev.UserInterrupt) -> Text:
@@ -261,6 +270,7 @@ _RENDERERS: dict[type[ev.Event], Callable[[Any], Text | None]] = {
     ev.SessionCreated: _created,
     ev.UserMessage: _user_message,
     ev.UserInterrupt: _interrupt,
+    ev.ThreadContextCompacted: _compacted,
     ev.ModelRequestEnd: _model_end,
     ev.AgentMessage: _agent_message,
     ev.AgentThinking: _thinking,

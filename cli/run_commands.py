@@ -27,6 +27,10 @@ Budget = Annotated[
     int | None, typer.Option("--budget", help="Stop once the session has used this many tokens.")
 ]
 Timeout = Annotated[float | None, typer.Option(help="Stop after this many seconds.")]
+BudgetUsd = Annotated[
+    float | None,
+    typer.Option("--budget-usd", help="Stop once the session has cost this many USD (estimated)."),
+]
 BaseUrl = Annotated[
     str | None, typer.Option(help="Messages API endpoint (default: ANTHROPIC_BASE_URL).")
 ]
@@ -80,7 +84,19 @@ def run(
         typer.Option(metavar="low|medium|high|xhigh|max", help="How hard the model works."),
     ] = None,
     budget: Budget = None,
+    budget_usd: BudgetUsd = None,
     timeout: Timeout = None,
+    context_window: Annotated[
+        int | None, typer.Option(help="Tokens the context may hold (default: the model's).")
+    ] = None,
+    compaction: Annotated[
+        bool | None,
+        typer.Option(help="Compact the context (summarize it) before it outgrows the window."),
+    ] = None,
+    compact_threshold: Annotated[
+        float | None,
+        typer.Option(metavar="SHARE", help="Compact at this share of the window (default 0.8)."),
+    ] = None,
     image: Annotated[str | None, typer.Option(help="Sandbox image.")] = None,
     from_dir: Annotated[
         str | None,
@@ -128,7 +144,9 @@ def run(
             system = _read_text(system_file)
         flags = {
             "model": model, "system": system, "max_turns": max_turns, "max_tokens": max_tokens,
-            "thinking": thinking, "effort": effort,
+            "thinking": thinking, "effort": effort, "context_window": context_window,
+            "compaction": compaction, "compact_threshold": compact_threshold,
+            "budget_usd": budget_usd,
             "token_budget": budget, "timeout_s": timeout, "image": image, "network": network,
             "workspace": workspace, "memory": memory, "copy_limit": copy_limit,
             "cpus": cpus, "pids_limit": pids, "max_output": max_output, "base_url": base_url,
@@ -150,6 +168,7 @@ def resume(
     last: LastOption = False,
     max_turns: MaxTurns = None,
     budget: Budget = None,
+    budget_usd: BudgetUsd = None,
     timeout: Timeout = None,
     base_url: BaseUrl = None,
     json_mode: Json = False,
@@ -166,7 +185,7 @@ def resume(
         log = resolve_session(session, last)
         text = None if prompt is None else read_prompt(prompt)
         overrides = {"max_turns": max_turns, "token_budget": budget, "timeout_s": timeout,
-                     "base_url": base_url}  # fmt: skip
+                     "budget_usd": budget_usd, "base_url": base_url}  # fmt: skip
         code = live.resume(
             log, text, overrides, json_mode=json_mode, quiet=quiet, hide_thinking=hide_thinking
         )

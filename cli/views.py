@@ -179,9 +179,12 @@ def _stats_rows(stats: SessionStats, now: datetime) -> list[tuple[str, str | Tex
         ),
         ("workspace", workspace_line(s, stats.counts.get("workspace.checkpoint", 0))),
         ("limits", _limits(stats)),
+        ("context", _context(stats)),
         ("turns", str(stats.turns)),
         ("tokens", f"{u.total:,} ({u.input_tokens:,} in, {u.output_tokens:,} out,"),
         ("", f"{u.cache_read_input_tokens:,} cache read, {u.cache_creation_input_tokens:,} write)"),
+        ("cache", f"{stats.cost.cache_hit_ratio:.0%} of input tokens read from the cache"),
+        ("cost", _cost(stats)),
         ("tool calls", _tool_calls(stats)),
         ("errors", str(stats.errors)),
         ("events", f"{stats.events:,}"),
@@ -199,10 +202,27 @@ def _limits(stats: SessionStats) -> str:
     parts = [
         f"turns {s.max_turns if s.max_turns is not None else '-'}",
         f"token budget {s.token_budget if s.token_budget is not None else '-'}",
+        *([f"${s.budget_usd:g} budget"] if s.budget_usd is not None else []),
         f"timeout {f'{s.timeout_s:g}s' if s.timeout_s is not None else '-'}",
         f"{s.max_tokens} tokens a response",
     ]
     return " · ".join(parts)
+
+
+def _context(stats: SessionStats) -> str:
+    s, compactions = stats.settings, stats.cost.compactions
+    plural = "" if compactions == 1 else "s"
+    when = f"compacted at {s.compact_threshold:.0%}" if s.compaction else "no compaction"
+    return f"{s.context_window:,}-token window · {when} · {compactions} compaction{plural}"
+
+
+def _cost(stats: SessionStats) -> str:
+    cost = stats.cost
+    if cost.usd is None:
+        models = ", ".join(cost.unpriced)
+        return f'unknown: no price for {models} (add [prices."{cost.unpriced[0]}"] to the config)'
+    budget = stats.settings.budget_usd
+    return f"${cost.usd:,.4f} (estimate)" + (f" of a ${budget:g} budget" if budget else "")
 
 
 def _tool_calls(stats: SessionStats) -> str:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from . import errors, mcp_config, paths, permissions
+from . import catalog, errors, mcp_config, paths, permissions
 from .model import DEFAULT_MODEL  # core.model imports the SDK only when a client is made
 
 DEFAULT_IMAGE = "python:3.12-bookworm"
@@ -36,8 +37,17 @@ class Settings:
     unset leaves it to the model's default."""
     effort: str | None = None
     """How much effort the model puts into a response: low, medium, high, xhigh or max."""
+    context_window: int | None = None
+    """Tokens the session's context may hold; unset: the model's (200k). More than 200k
+    asks for the 1M-token window, which some models allow."""
+    compaction: bool = True
+    """Compact the context (replace it by a summary) before it outgrows the window."""
+    compact_threshold: float = 0.8
+    """Compact once the next request would pass this share of the window."""
     token_budget: int | None = None
     """Most tokens (input, output and cache) over the whole session."""
+    budget_usd: float | None = None
+    """Most USD the whole session may cost, as estimated from the price table."""
     timeout_s: float | None = None
     """Wall-clock limit of one run or resume, in seconds."""
     image: str = DEFAULT_IMAGE
@@ -66,6 +76,9 @@ class Settings:
     with 30 s at least)."""
     permissions: tuple[str, ...] = ()
     """Permission rules as DECISION:PATTERN, the first match winning (flags' first)."""
+    prices: Mapping[str, catalog.Prices] = field(default_factory=dict)
+    """USD per million tokens by model, over the built-in table (the file's `[prices.MODEL]`
+    tables: input, output, and optionally cache_write and cache_read)."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +94,11 @@ _TYPES: dict[str, type] = {
     "max_tokens": int,
     "thinking": str,
     "effort": str,
+    "context_window": int,
+    "compaction": bool,
+    "compact_threshold": float,
     "token_budget": int,
+    "budget_usd": float,
     "timeout_s": float,
     "image": str,
     "workspace": str,
@@ -95,9 +112,10 @@ _TYPES: dict[str, type] = {
     "mcp_timeout_s": float,
 }
 _POSITIVE = {
-    "max_turns", "max_tokens", "token_budget", "timeout_s", "cpus", "pids_limit", "mcp_timeout_s"
+    "max_turns", "max_tokens", "token_budget", "timeout_s", "cpus", "pids_limit", "mcp_timeout_s",
+    "context_window", "compact_threshold", "budget_usd",
 }  # fmt: skip
-_LISTS = ("mcp_config", "permissions")  # list values, each read by its own function below
+_LISTS = ("mcp_config", "permissions", "prices")  # each read by its own function below
 
 
 def resolve(flags: dict[str, Any] | None = None, config_path: Path | None = None) -> Resolved:
@@ -116,7 +134,29 @@ def resolve(flags: dict[str, Any] | None = None, config_path: Path | None = None
                 converted = (*converted, *settings.permissions)
             settings = replace(settings, **{name: converted})
             sources[name] = source
+    if settings.context_window is None:
+        settings = replace(settings, context_window=catalog.context_window(settings.model))
+    _check_window(settings, _where("context_window", sources["context_window"]))
+    _check_budget(settings, _where("budget_usd", sources["budget_usd"]))
     return Resolved(settings, sources)
+
+
+def _check_budget(settings: Settings, where: str) -> None:
+    """A budget in USD needs the model's price, or it could never be reached."""
+    if settings.budget_usd is not None and not catalog.prices_for(settings.model, settings.prices):
+        raise errors.ConfigError(
+            f'{where}: tether has no price for {settings.model}; add [prices."{settings.model}"] '
+            "with input and output (USD per million tokens) to the config file"
+        )
+
+
+def _check_window(settings: Settings, where: str) -> None:
+    """A window larger than the model takes is refused before anything is sent."""
+    most, window = catalog.max_context_window(settings.model), settings.context_window
+    if most is not None and window is not None and window > most:
+        raise errors.ConfigError(
+            f"{where}: {settings.model} takes at most {most:,} tokens, not {window:,}"
+        )
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -191,6 +231,8 @@ def check(name: str, value: Any, source: str = "flag") -> Any:
 
 def _convert(name: str, value: Any, source: str) -> Any:
     """Check and convert one value; strings from the environment are parsed."""
+    if name == "prices":
+        return catalog.prices_table(value, f"{source.partition(' ')[2]}: prices")
     if name in _LISTS:
         return _mcp_sources(value, source) if name == "mcp_config" else _rules(value, source)
     kind = _TYPES[name]
@@ -231,6 +273,18 @@ def _one_of(*allowed: str) -> Any:
         return value
 
     return check
+
+
+def _share(value: float, where: str) -> float:
+    if value > 1:
+        raise errors.ConfigError(f"{where} must be a share of the window, at most 1, not {value}")
+    return value
+
+
+def _window(value: int, where: str) -> int:
+    if value < 1024:
+        raise errors.ConfigError(f"{where} must be at least 1024 tokens, not {value}")
+    return value
 
 
 def _url(value: str, where: str) -> str:
@@ -279,6 +333,8 @@ _CHECKS = {
     "copy_limit": _size,
     "thinking": _one_of(*THINKING),
     "effort": _one_of(*EFFORTS),
+    "compact_threshold": _share,
+    "context_window": _window,
 }
 
 

@@ -14,7 +14,12 @@ never rewritten):
   recorded while calls were open goes after their results;
 - blank text is dropped, and so are results of calls the context does not hold;
 - a refused response is not sent back; a response that continues a turn (after
-  `pause_turn`) joins that turn's message.
+  `pause_turn`, or after a compaction) joins that turn's message.
+
+A compaction (`agent.thread_context_compacted`, counted once its span's end is in
+the log) restarts the fold: the API's compaction block first, alone in an
+assistant message as the API returned it, or tether's own summary as a user
+message; everything after it follows as usual.
 """
 
 from __future__ import annotations
@@ -32,12 +37,17 @@ from .events import (
     Event,
     ModelRequestEnd,
     ModelRequestStart,
+    ThreadContextCompacted,
     UserMessage,
 )
 
 Message = dict[str, Any]
 Block = dict[str, Any]
 NO_RESULT = "No result was recorded for this tool call; it may or may not have run."
+SUMMARY_PREFIX = (
+    "(tether) The conversation so far outgrew the context window and was replaced by this "
+    "summary of it:\n\n"
+)
 
 
 class Context:
@@ -47,6 +57,7 @@ class Context:
         self.messages: list[Message] = []
         self.last_stop_reason: str | None = None  # of the last response that counted
         self._pending: list[Block] | None = None  # blocks of an unfinished response
+        self._compaction: ThreadContextCompacted | None = None  # ...or its compaction
         self._calls: dict[str, Block] = {}  # tool_use blocks of the last response, in order
         self._results: dict[str, Block] = {}  # results of those calls so far
         self._held: list[Block] = []  # prompts recorded while calls were open
@@ -56,7 +67,10 @@ class Context:
         if isinstance(event, UserMessage):
             self._add_prompt(event.content)
         elif isinstance(event, ModelRequestStart):
-            self._pending = []
+            self._pending, self._compaction = [], None
+        elif isinstance(event, ThreadContextCompacted):
+            if self._pending is not None:
+                self._compaction = event
         elif isinstance(event, AgentMessage | AgentThinking | AgentToolUse | AgentMCPToolUse):
             if self._pending is not None:
                 self._pending.append(_block(event))
@@ -119,8 +133,11 @@ class Context:
 
     def _finish_response(self, end: ModelRequestEnd) -> None:
         blocks, self._pending = self._pending, None
+        compaction, self._compaction = self._compaction, None
         if end.is_error or blocks is None:
             return
+        if compaction is not None:
+            return self._restart(compaction)
         self.last_stop_reason = end.stop_reason
         if self._calls:  # a log where a response followed unanswered calls
             self._answer_unanswered()
@@ -133,6 +150,18 @@ class Context:
         for block in kept:
             if block["type"] == "tool_use":
                 self._calls[block["id"]] = block
+
+    def _restart(self, compaction: ThreadContextCompacted) -> None:
+        """The summary takes the place of everything before it."""
+        if compaction.block:
+            first: Message = {"role": "assistant", "content": [dict(compaction.block)]}
+        else:
+            text = SUMMARY_PREFIX + compaction.summary
+            first = {"role": "user", "content": [{"type": "text", "text": text}]}
+        self.messages = [first]
+        self._calls, self._results, self._held = {}, {}, []
+        self.last_stop_reason = "compaction"
+        self._model_next = True
 
     def _answer_unanswered(self) -> None:
         for use_id in self._calls:

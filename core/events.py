@@ -41,7 +41,11 @@ class SessionCreated(Event):
     max_tokens: int = 8192
     thinking: str | None = None  # adaptive or off; None: the model's default
     effort: str | None = None  # low, medium, high, xhigh or max; None: the model's default
+    context_window: int = 200_000  # tokens
+    compaction: bool = True  # compact the context before it outgrows the window
+    compact_threshold: float = 0.8  # ...once the next request would pass this share of it
     token_budget: int | None = None
+    budget_usd: float | None = None
     timeout_s: float | None = None
     memory: str = "2g"
     cpus: float = 2.0
@@ -175,6 +179,24 @@ class MCPToolsListed(Event):
 
 
 @_event
+class ThreadContextCompacted(Event):
+    """The context was replaced by a summary (Managed Agents' event of the same name).
+
+    `method` is `api` (the API's compaction: `block` is its `compaction` block, sent
+    back as it came) or `summary` (tether's own summary request, for endpoints without
+    the compaction beta). It counts once its span's `span.model_request_end` follows.
+    `tokens_before` and `tokens_after` are estimates of the context's size."""
+
+    TYPE: ClassVar[str] = "agent.thread_context_compacted"
+    method: str
+    summary: str
+    block: Mapping[str, Any] = field(default_factory=dict)
+    trigger: str = ""  # threshold, prompt_too_long, model_context_window_exceeded
+    tokens_before: int = 0
+    tokens_after: int = 0
+
+
+@_event
 class SandboxProvisioned(Event):
     TYPE: ClassVar[str] = "sandbox.provisioned"
     container_id: str
@@ -273,6 +295,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AgentMCPToolResult,
         UserToolConfirmation,
         MCPToolsListed,
+        ThreadContextCompacted,
         SandboxProvisioned,
         SandboxLost,
         SandboxReleased,

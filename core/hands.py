@@ -17,6 +17,7 @@ from typing import Any
 from . import errors
 from . import events as ev
 from .checkpoints import CHANGES_FILES, SessionWorkspace
+from .config import parse_size
 from .request import cached_tools
 from .sandbox.protocol import Resources, Sandbox, ToolResult
 from .sandbox.tools import TOOL_SPECS, check_input
@@ -28,6 +29,24 @@ LOST_RESULT = (
     "shell's state (working directory, variables, background jobs) was reset; the next "
     "call gets a fresh container."
 )
+
+
+def resources_for(session_id: str, settings: ev.SessionCreated) -> Resources:
+    """What the session's sandbox is made of, as its log recorded it."""
+    return Resources(
+        session_id=session_id, image=settings.image, workspace=settings.workspace,
+        network=settings.network, memory=settings.memory, cpus=settings.cpus,
+        pids_limit=settings.pids_limit, max_output=_max_output(settings.max_output),
+    )  # fmt: skip
+
+
+def _max_output(text: str) -> int:
+    """The output cap a log recorded, in bytes; the default if the log's is not a size."""
+    try:
+        return parse_size(text)
+    except ValueError:
+        log.warning("max_output %r in the log is not a size; keeping 64m per call", text)
+        return parse_size("64m")
 
 
 class Hands:

@@ -5,96 +5,51 @@ alternates model requests and tool calls until the model ends its turn or a
 limit stops it. Everything it knows comes from the log, and everything it does
 is appended (and fsynced) before anything acts on it, so it can be killed at
 any instant and a new harness continues from the log.
+
+Its parts: model calls and their spans (`calls.py`), what each stop reason calls
+for (`stop_reasons.py`), compaction before the context outgrows its window
+(`compaction.py`), the tools behind one face (`toolbox.py`) and the permission
+gate in front of them (`approvals.py`).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import socket
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from . import __version__, errors, paths
 from . import events as ev
-from .approvals import RUN, WAIT, Approvals, Asker, Call, Gate
+from .approvals import Approvals, Asker, Gate
+from .calls import ModelCalls, RetriesExhausted, content_events
+from .catalog import Prices
 from .checkpoints import SessionWorkspace
-from .config import parse_size
+from .compaction import Compactor
 from .context import Context
+from .cost import CostMeter
 from .exit_codes import ExitCode, for_error, for_stop_reason
-from .hands import Hands
+from .hands import Hands, resources_for
 from .interrupts import InterruptGuard
 from .mcp_client import MCPClients
-from .model import (
-    ContentBlock,
-    ModelClient,
-    ModelResponse,
-    RedactedThinkingBlock,
-    RetryableModelError,
-    TextBlock,
-    ThinkingBlock,
-    retry_delay,
-)
+from .model import ModelClient, ModelRequest, ModelResponse
+from .open_calls import OpenCalls
+from .outcomes import INTERRUPTED_RESULT, STOP_NOTICES, Limits, Observer, Outcome
 from .request import build_request
-from .sandbox.protocol import Resources, Sandbox
+from .sandbox.protocol import Sandbox
 from .session import EventLog
-from .stop_reasons import CUT_STOPS, after_response, continue_prompt, cut_call_result
+from .stop_reasons import (
+    CUT_STOPS,
+    WINDOW_END,
+    WINDOW_FULL,
+    after_response,
+    continue_prompt,
+    cut_call_result,
+)
 from .toolbox import Toolbox
 
-log = logging.getLogger(__name__)
-
-INTERRUPTED_RESULT = (
-    "Interrupted: the harness stopped while this tool call was running, so it may or may "
-    "not have run, in part or in full. Check its effects before running it again."
-)
-NOT_RUN_RESULT = "Not run: the run stopped ({reason}) before this tool call started."
-STOP_NOTICES = {
-    "refusal": "the model declined to continue (stop_reason refusal); resume with a "
-    "different prompt",
-    "max_tokens": "the model's responses kept being cut at --max-tokens ({limit}); resume "
-    "to let it go on, or raise --max-tokens",
-    "model_context_window_exceeded": "the conversation filled the model's context window",
-}
-
-
-class Observer(Protocol):
-    """What the harness tells whoever is watching (the CLI renders it)."""
-
-    def event(self, event: ev.Event) -> None:
-        """An event that has just been appended (and fsynced)."""
-
-    def text(self, delta: str) -> None:
-        """A piece of the model's text as it streams in, before it is recorded."""
-
-    def thinking(self, delta: str) -> None:
-        """A piece of the model's thinking as it streams in ("" starts a thinking block)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Limits:
-    """Limits of one wake. `token_budget` counts the whole session's tokens."""
-
-    max_turns: int | None = None
-    token_budget: int | None = None
-    timeout_s: float | None = None
-    max_retries: int = 4
-
-
-@dataclass(frozen=True, kw_only=True)
-class Outcome:
-    """How a wake ended; `notice` says why, for a person, when it did not end its turn."""
-
-    stop_reason: str
-    exit_code: ExitCode
-    turns: int
-    usage: ev.Usage = field(default_factory=ev.Usage)
-    error: errors.TetherError | None = None
-    notice: str | None = None
-    pending: tuple[Call, ...] = ()  # requires_action: the calls that wait for a decision
-
+__all__ = ["INTERRUPTED_RESULT", "Harness", "Limits", "Observer", "Outcome"]
 
 # Makes the handle on a session's workspace and its checkpoints: (id, settings, events).
 Workspaces = Callable[[str, ev.SessionCreated, list[ev.Event]], SessionWorkspace]
@@ -115,27 +70,30 @@ class Harness:
         mcp: MCPClients | None = None,
         asker: Asker | None = None,
         workspaces: Workspaces | None = None,
+        prices: Mapping[str, Prices] | None = None,
     ) -> None:
         self.session = session
         self.workspaces = workspaces
-        self.model = model
         self.sandbox = sandbox
         self.observer = observer
         self.limits = limits or Limits()
         self.context = Context()
+        self.session_cost = CostMeter(prices)  # for the budgets
+        self.run_cost = CostMeter(prices)  # for the outcome
         self.settings: ev.SessionCreated | None = None
-        self.session_usage = ev.Usage()
-        self.run_usage = ev.Usage()
         self.turn = 0
         self.run_turns = 0
         self.mcp = mcp if mcp is not None else MCPClients({})
         self.approvals = Approvals()
         self.gate = Gate(self.approvals, asker, self._append)
+        self.calls = ModelCalls(model, self._append, self.limits.max_retries, observer.text,
+                                observer.thinking)  # fmt: skip
         self.tools: Toolbox  # made in _load: what the sandbox is made of is in the log
+        self.open_calls: OpenCalls  # ...and what runs the calls through it
+        self.compactor: Compactor  # made in _load, from the session's settings
         self._crashed = False  # the last harness stopped without saying so
+        self._loaded = False  # the log is read: what comes now is this run's
         self._cuts_in_a_row = 0
-        self._open_span: str | None = None  # the id of a span.model_request_start not yet ended
-        self._gave_up: errors.ModelError | None = None  # why retries ran out, for the person
         self._guard = InterruptGuard(self.limits.timeout_s)
 
     # -- the run ---------------------------------------------------------------
@@ -158,7 +116,10 @@ class Harness:
                     pid=os.getpid(), host=socket.gethostname(), tether_version=__version__
                 )
             )
-            self._close_open_tool_uses()
+            if self._crashed:  # else any open call still waits for a decision
+                cut = self.context.last_stop_reason in CUT_STOPS
+                cut_result = cut_call_result(self._cut_at) if cut else None
+                self.open_calls.close_after_crash(list(self.context.open_tool_uses), cut_result)
             self._take_prompt(prompt)
             self.tools.hands.wake()
             stop_reason = self._loop()
@@ -174,9 +135,8 @@ class Harness:
         ids = tuple(call.tool_use_id for call in waiting)
         self._append(ev.StatusIdle(stop_reason=stop_reason, event_ids=ids))
         notice = STOP_NOTICES.get(stop_reason, "").format(limit=self._settings.max_tokens)
-        outcome = self._outcome(
-            stop_reason, for_stop_reason(stop_reason), error=self._gave_up, notice=notice or None
-        )
+        code = for_stop_reason(stop_reason)
+        outcome = self._outcome(stop_reason, code, self.calls.gave_up, notice or None)
         return replace(outcome, pending=waiting)
 
     def _load(self, events: list[ev.Event]) -> None:
@@ -185,23 +145,21 @@ class Harness:
                 f"session {self.session.id} does not start with session.created"
             )
         self.settings = settings = events[0]
-        resources = Resources(
-            session_id=self.session.id, image=settings.image, workspace=settings.workspace,
-            network=settings.network, memory=settings.memory, cpus=settings.cpus,
-            pids_limit=settings.pids_limit, max_output=_max_output(settings.max_output),
-        )  # fmt: skip
         workspace = self.workspaces and self.workspaces(self.session.id, settings, events)
+        resources = resources_for(self.session.id, settings)
         hands = Hands(
             self.sandbox, resources, self._append, tools=settings.tools, workspace=workspace
         )
-        self.tools = Toolbox(
-            settings, hands, self.mcp, self._append, paths.session_files(self.session.id)
-        )
+        files = paths.session_files(self.session.id)
+        self.tools = Toolbox(settings, hands, self.mcp, self._append, files)
         self.tools.load(events)
+        self.open_calls = OpenCalls(self.tools, self.approvals, self.gate, self._append)
+        self.compactor = Compactor(self.calls, self._append, settings, self._next_request)
         statuses = [e for e in events if e.TYPE in ev.STATUS_TYPES]
         self._crashed = bool(statuses) and isinstance(statuses[-1], ev.StatusRunning)
         for event in events:
             self._track(event)
+        self._loaded = True
 
     def _take_prompt(self, prompt: str | None) -> None:
         """The new prompt, after the results of any calls a dead harness left open; or,
@@ -209,84 +167,66 @@ class Harness:
         if prompt is not None:
             self._append(ev.UserMessage(content=prompt))
         elif not self.context.needs_model() and self.context.last_stop_reason in CUT_STOPS:
-            self._append(ev.UserMessage(content=continue_prompt(self._limit)))
+            self._append(ev.UserMessage(content=continue_prompt(self._cut_at)))
 
     def _loop(self) -> str:
-        while True:
-            if self.context.open_tool_uses and not self._run_tools():
-                return "requires_action"
-            if not self.context.needs_model():
-                return "refusal" if self.context.last_stop_reason == "refusal" else "end_turn"
-            if self.limits.max_turns is not None and self.run_turns >= self.limits.max_turns:
-                return "max_turns"
-            budget = self.limits.token_budget
-            if budget is not None and self.session_usage.total >= budget:
-                return "budget_reached"
-            response = self._request()
-            if response is None:
-                return "retries_exhausted"
-            stop = self._handle_stop_reason(response)
-            if stop is not None:
-                return stop
+        try:
+            while True:
+                open_ids = list(self.context.open_tool_uses)
+                if open_ids and not self.open_calls.run(open_ids):
+                    return "requires_action"
+                if not self.context.needs_model():
+                    refused = self.context.last_stop_reason == "refusal"
+                    return "refusal" if refused else "end_turn"
+                stop = self.limits.reached(self.run_turns, self.session_cost.cost) or self._turn()
+                if stop is not None:
+                    return stop
+        except RetriesExhausted:
+            return "retries_exhausted"
+
+    def _turn(self) -> str | None:
+        """One model response and what its stop reason calls for; a stop reason ends the
+        run. The context is compacted first if it nears its window."""
+        trigger = self.compactor.due(len(self.context.messages))
+        if trigger is not None:
+            self.compactor.compact(trigger, self.turn)
+        return self._handle_stop_reason(self._respond())
 
     # -- the model -------------------------------------------------------------
 
-    def _request(self) -> ModelResponse | None:
-        """One model response, fully recorded; None once retries are exhausted."""
-        request = build_request(self._settings, self.context.messages, self.tools.definitions())
-        for attempt in range(self.limits.max_retries + 1):
-            start = ev.ModelRequestStart(model=self._settings.model)
-            self._open_span = start.id  # before the append: an interrupt may follow it at once
-            self._append(start)
-            started = time.monotonic()
-            try:
-                response = self.model.create(
-                    request, on_text=self.observer.text, on_thinking=self.observer.thinking
-                )
-            except RetryableModelError as exc:
-                if not self._record_retry(exc, attempt, started):
-                    self._gave_up = errors.ModelError(
-                        f"the model API failed {attempt + 1} times in a row; the last: {exc}"
-                    )
-                    return None
-                time.sleep(retry_delay(attempt, exc.retry_after_s))
-                continue
-            except errors.ModelError:
-                self._end_span(started, is_error=True, stop_reason="error")
+    def _next_request(self) -> ModelRequest:
+        return build_request(self._settings, self.context.messages, self.tools.definitions())
+
+    def _respond(self) -> ModelResponse:
+        """The model's next response, fully recorded. A prompt the API finds too long for
+        the window is compacted and asked for again, once."""
+        try:
+            return self._call(self._next_request())
+        except errors.ContextWindowExceeded as exc:
+            if not self._settings.compaction or self.compactor.just_compacted:
                 raise
-            self._record_response(response, started)
-            return response
-        return None
+            self.compactor.learn(exc)
+            self.compactor.compact("prompt_too_long", self.turn)
+            return self._call(self._next_request())
 
-    def _record_retry(self, exc: RetryableModelError, attempt: int, started: float) -> bool:
-        """Record a failed attempt; False when it was the last one allowed."""
-        self._end_span(started, is_error=True, stop_reason="error")
-        exhausted = attempt >= self.limits.max_retries
-        self._append(
-            ev.SessionError(
-                error_type=exc.error_type,
-                message=str(exc),
-                retry_status="exhausted" if exhausted else "retrying",
-            )
-        )
-        return not exhausted
+    def _call(self, request: ModelRequest) -> ModelResponse:
+        got: list[ModelResponse] = []
 
-    def _record_response(self, response: ModelResponse, started: float) -> None:
-        """All of a response's content and its span end, with a single fsync."""
-        self.turn += 1
-        self.run_turns += 1
-        self.run_usage += response.usage
-        content = [self._content_event(block) for block in response.content]
-        end = ev.ModelRequestEnd(
-            model=response.model or self._settings.model,
-            model_request_start_id=self._open_span or "",
-            usage=response.usage,
-            stop_reason=response.stop_reason,
-            duration_ms=_ms_since(started),
-            turn=self.turn,
-        )
-        self._open_span = None
-        self._append(*content, end)
+        def record(response: ModelResponse, duration_ms: int, start_id: str) -> None:
+            """All of a response's content and its span end, with a single fsync."""
+            got.append(response)
+            self.turn += 1
+            self.run_turns += 1
+            self.compactor.just_compacted = False
+            end = ev.ModelRequestEnd(
+                model=response.model or self._settings.model, model_request_start_id=start_id,
+                usage=response.usage, stop_reason=response.stop_reason, duration_ms=duration_ms,
+                turn=self.turn,
+            )  # fmt: skip
+            self._append(*content_events(response, self.tools.use_event), end)
+
+        self.calls.call(request, record, turn=self.turn)
+        return got[0]
 
     def _handle_stop_reason(self, response: ModelResponse) -> str | None:
         """Record what the response's stop reason calls for; a stop reason ends the run."""
@@ -294,71 +234,28 @@ class Harness:
         self._cuts_in_a_row = self._cuts_in_a_row + 1 if cut else 0
         then = after_response(response, self._cuts_in_a_row, self._limit)
         for use_id in then.cut_calls:
-            self._append(self._error_result(use_id, cut_call_result(self._limit)))
-        if then.stop is not None:
-            for use_id in list(self.context.open_tool_uses):  # a stopped turn's calls never run
-                self._append(self._error_result(use_id, NOT_RUN_RESULT.format(reason=then.stop)))
-            return then.stop
+            self._append(self.open_calls.error_result(use_id, then.cut_result))
+        stop = then.stop
+        if then.compact and self._settings.compaction and self.context.open_tool_uses:
+            self.compactor.asked = WINDOW_FULL  # once its whole calls have run
+        elif then.compact and self._settings.compaction:
+            self.compactor.compact(WINDOW_FULL, self.turn)
+        elif then.compact:
+            stop = response.stop_reason
+        if stop is not None:
+            self.open_calls.close_unrun(list(self.context.open_tool_uses), stop)
+            return stop
         if then.continue_prompt is not None:
             self._append(ev.UserMessage(content=then.continue_prompt))
         return None
 
-    def _end_span(self, started: float, *, is_error: bool, stop_reason: str) -> None:
-        if self._open_span:
-            start_id, self._open_span = self._open_span, None
-            self._append(
-                ev.ModelRequestEnd(
-                    model=self._settings.model,
-                    model_request_start_id=start_id,
-                    duration_ms=_ms_since(started),
-                    is_error=is_error,
-                    stop_reason=stop_reason,
-                    turn=self.turn,
-                )
-            )
-
-    # -- tools -----------------------------------------------------------------
-
-    def _run_tools(self) -> bool:
-        """Run the open calls in order, each once its permission allows; False when one
-        waits for a decision that nobody here can give."""
-        for use_id in list(self.context.open_tool_uses):
-            verdict = self.gate.check(use_id)
-            if verdict.kind == WAIT:
-                return False
-            if verdict.kind == RUN:
-                call = self.approvals.calls[use_id]
-                self._append(self.tools.run(call))
-                if call.server is None:
-                    self.tools.hands.checkpoint(use_id, call.name)
-            else:
-                self._append(self._error_result(use_id, verdict.message))
-        return True
-
-    def _close_open_tool_uses(self) -> None:
-        """After a crash, give the calls the dead harness may have started an error result,
-        so none is re-run: interrupted, or never started if its response was cut. A call
-        that waited for a decision (and the calls after it) never started: asked again."""
-        if not self._crashed:
-            return  # it stopped cleanly: any open call still waits for a decision
-        cut = self.context.last_stop_reason in CUT_STOPS
-        open_ids = list(self.context.open_tool_uses)
-        for use_id in self.approvals.before_question(open_ids):
-            last = use_id == open_ids[-1]
-            message = cut_call_result(self._limit) if cut and last else INTERRUPTED_RESULT
-            self._append(self._error_result(use_id, message))
-
-    def _error_result(self, use_id: str, message: str) -> ev.Event:
-        return self.tools.error_result(self.approvals.calls[use_id], message)
-
     # -- stopping --------------------------------------------------------------
 
     def _stop_interrupted(self, exc: errors.Interrupted) -> Outcome:
-        started = time.monotonic()
-        self._end_span(started, is_error=True, stop_reason="interrupted")
+        self.calls.end_span(is_error=True, stop_reason="interrupted", turn=self.turn)
         killed = exc.signum == signal.SIGTERM and self._take_kill_request()
         reason = "kill" if killed else exc.reason
-        self._close_running_tool(reason)
+        self.open_calls.close_running(list(self.context.open_tool_uses), reason)
         self._append(ev.UserInterrupt(reason=reason))
         self.tools.release(reason)
         if killed:
@@ -369,20 +266,12 @@ class Harness:
         code = for_stop_reason(stop_reason) if stop_reason == "timeout" else for_error(exc)
         return self._outcome(stop_reason, code)
 
-    def _close_running_tool(self, reason: str) -> None:
-        """The call that was running may have run in part; the ones after it did not run.
-        A call that waited for a decision stays open, to be asked again on resume."""
-        open_ids = self.approvals.before_question(self.context.open_tool_uses)
-        for index, use_id in enumerate(open_ids):
-            message = INTERRUPTED_RESULT if index == 0 else NOT_RUN_RESULT.format(reason=reason)
-            self._append(self._error_result(use_id, message))
-
     def _stop_on_error(self, exc: errors.TetherError) -> Outcome:
         if isinstance(exc, errors.StorageError | errors.LogCorrupt):
             self.tools.release(None)
             raise exc  # the log cannot take more events; it reads as crashed, and resumable
-        self._end_span(time.monotonic(), is_error=True, stop_reason="error")
-        self._close_running_tool(type(exc).__name__)
+        self.calls.end_span(is_error=True, stop_reason="error", turn=self.turn)
+        self.open_calls.close_running(list(self.context.open_tool_uses), type(exc).__name__)
         self._append(
             ev.SessionError(
                 error_type=type(exc).__name__, message=str(exc), retry_status="terminal"
@@ -390,7 +279,7 @@ class Harness:
         )
         self.tools.release("error")
         self._append(ev.StatusIdle(stop_reason="error"))
-        return self._outcome("error", for_error(exc), error=exc)
+        return self._outcome("error", for_error(exc), exc)
 
     def _take_kill_request(self) -> bool:
         return take_kill_request(self.session)
@@ -402,14 +291,11 @@ class Harness:
         error: errors.TetherError | None = None,
         notice: str | None = None,
     ) -> Outcome:
+        cost = self.run_cost.cost
         return Outcome(
-            stop_reason=stop_reason,
-            exit_code=code,
-            turns=self.run_turns,
-            usage=self.run_usage,
-            error=error,
-            notice=notice,
-        )
+            stop_reason=stop_reason, exit_code=code, turns=self.run_turns, usage=cost.usage,
+            cost=cost, error=error, notice=notice,
+        )  # fmt: skip
 
     # -- the log ---------------------------------------------------------------
 
@@ -425,9 +311,12 @@ class Harness:
     def _track(self, event: ev.Event) -> None:
         self.context.add(event)
         self.approvals.add(event)
+        self.compactor.window.add(event)
+        self.session_cost.add(event)
+        if self._loaded:
+            self.run_cost.add(event)
         if isinstance(event, ev.ModelRequestEnd) and not event.is_error:
             self.turn = max(self.turn, event.turn)
-            self.session_usage += event.usage
 
     @property
     def _settings(self) -> ev.SessionCreated:
@@ -436,16 +325,13 @@ class Harness:
 
     @property
     def _limit(self) -> str:
-        return f"{self._settings.max_tokens} tokens"
+        return f"the output limit ({self._settings.max_tokens} tokens)"
 
-    def _content_event(self, block: ContentBlock) -> ev.Event:
-        if isinstance(block, TextBlock):
-            return ev.AgentMessage(content=block.text)
-        if isinstance(block, ThinkingBlock):
-            return ev.AgentThinking(content=block.thinking, signature=block.signature)
-        if isinstance(block, RedactedThinkingBlock):
-            return ev.AgentThinking(content="", data=block.data)
-        return self.tools.use_event(block)  # a tool call, with what the policy says of it
+    @property
+    def _cut_at(self) -> str:
+        """Where the last response was cut: the output limit, or the context window."""
+        full = self.context.last_stop_reason == "model_context_window_exceeded"
+        return WINDOW_END if full else self._limit
 
 
 def take_kill_request(session: EventLog) -> bool:
@@ -476,16 +362,3 @@ def stop_before_wake(
     if killed:
         return Outcome(stop_reason="terminated", exit_code=ExitCode.TERMINATED, turns=0)
     return Outcome(stop_reason="interrupted", exit_code=for_error(interrupt), turns=0)
-
-
-def _ms_since(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
-
-
-def _max_output(text: str) -> int:
-    """The output cap a log recorded, in bytes; the default if the log's is not a size."""
-    try:
-        return parse_size(text)
-    except ValueError:
-        log.warning("max_output %r in the log is not a size; keeping 64m per call", text)
-        return parse_size("64m")

@@ -51,7 +51,9 @@ class ModelRequest:
     max_tokens: int
     thinking: Mapping[str, Any] | None = None  # the SDK's ThinkingConfigParam
     output_config: Mapping[str, Any] | None = None  # the SDK's OutputConfigParam (effort)
-    betas: tuple[str, ...] = ()  # sent in the `anthropic-beta` header
+    betas: tuple[str, ...] = ()  # sent in the `anthropic-beta` header (the beta API's)
+    compaction: Mapping[str, Any] | None = None  # BetaCompactionConfigParam: a compaction
+    tool_choice: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,13 +73,20 @@ class RedactedThinkingBlock:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CompactionBlock:
+    """The API's summary of a conversation, to be sent back exactly as it came."""
+
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
 class ToolUseBlock:
     id: str
     name: str
     input: Mapping[str, Any]
 
 
-ContentBlock = TextBlock | ThinkingBlock | RedactedThinkingBlock | ToolUseBlock
+ContentBlock = TextBlock | ThinkingBlock | RedactedThinkingBlock | ToolUseBlock | CompactionBlock
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,12 +212,15 @@ def request_params(request: ModelRequest) -> dict[str, Any]:
         kwargs["system"] = list(request.system)
     if request.tools:
         kwargs["tools"] = list(request.tools)
-    if request.thinking is not None:
-        kwargs["thinking"] = dict(request.thinking)
-    if request.output_config is not None:
-        kwargs["output_config"] = dict(request.output_config)
+    optional = {
+        "thinking": request.thinking,
+        "output_config": request.output_config,
+        "tool_choice": request.tool_choice,
+        "compaction": request.compaction,
+    }
+    kwargs.update({k: dict(v) for k, v in optional.items() if v is not None})
     if request.betas:
-        kwargs["extra_headers"] = {"anthropic-beta": ",".join(request.betas)}
+        kwargs["betas"] = list(request.betas)
     return kwargs
 
 
@@ -216,7 +228,9 @@ def _stream(
     client: Any, request: ModelRequest, on_text: Listener | None, on_thinking: Listener | None
 ) -> ModelResponse:
     complete = False
-    with client.messages.stream(**request_params(request)) as stream:
+    params = request_params(request)
+    api = client.beta.messages if "betas" in params else client.messages
+    with api.stream(**params) as stream:
         for event in stream:
             if event.type == "message_stop":
                 complete = True
@@ -267,6 +281,8 @@ def _block(block: Any) -> ContentBlock | None:
         return ThinkingBlock(thinking=block.thinking, signature=block.signature)
     if block.type == "redacted_thinking":
         return RedactedThinkingBlock(data=block.data)
+    if block.type == "compaction":
+        return CompactionBlock(data=block.model_dump(mode="json", exclude_none=True))
     if block.type == "tool_use":
         return ToolUseBlock(id=block.id, name=block.name, input=dict(block.input or {}))
     logger.warning("ignoring a %s content block the harness does not handle", block.type)

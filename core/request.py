@@ -3,8 +3,9 @@
 Prompt caching: a `cache_control` breakpoint writes the prefix up to it to the
 cache, and a later request that starts with that prefix reads it for a tenth of
 the price. The API takes at most four breakpoints, so they go where the prefix
-stays stable the longest: the tools, the system prompt, then the last user
-turns (the one before the last is what the next request reads back).
+stays stable the longest: the tools, the system prompt, the compaction block
+(stable until the next compaction), then the last user turns with what is left
+(the one before the last is what the next request reads back).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import events as ev
+from .catalog import COMPACTION_BETA, betas_for
 from .context import Message
 from .model import ModelRequest
 
@@ -24,17 +26,23 @@ def build_request(
     settings: ev.SessionCreated, messages: Sequence[Message], tools: Sequence[Mapping[str, Any]]
 ) -> ModelRequest:
     """The request for the model's next turn: `messages` with breakpoints, and the
-    session's model, system prompt, tools, output limit and thinking settings."""
+    session's model, system prompt, tools, output limit, thinking settings and betas."""
     system = system_blocks(settings.system)
-    used = (1 if tools else 0) + (1 if system else 0)
+    compacted = _starts_compacted(list(messages))
+    used = (1 if tools else 0) + (1 if system else 0) + (1 if compacted else 0)
+    marked = with_cache_breakpoints(messages, MAX_BREAKPOINTS - used)
+    if compacted:
+        marked = _cached_compaction(marked)
+    betas = betas_for(settings.context_window) + ((COMPACTION_BETA,) if compacted else ())
     return ModelRequest(
         model=settings.model,
         system=system,
-        messages=tuple(ready_to_send(with_cache_breakpoints(messages, MAX_BREAKPOINTS - used))),
+        messages=tuple(ready_to_send(marked)),
         tools=tuple(tools),
         max_tokens=settings.max_tokens,
         thinking=thinking_config(settings.thinking),
         output_config={"effort": settings.effort} if settings.effort else None,
+        betas=betas,
     )
 
 
@@ -79,8 +87,15 @@ def ready_to_send(messages: list[Message]) -> list[Message]:
 
 
 def _starts_compacted(messages: list[Message]) -> bool:
-    first = messages[0]["content"]
+    first = messages[0]["content"] if messages else []
     return bool(first) and first[0]["type"] == "compaction"
+
+
+def _cached_compaction(messages: list[Message]) -> list[Message]:
+    """A breakpoint on the compaction block: the prefix that stays until the next one."""
+    first = messages[0]
+    block = {**first["content"][0], "cache_control": _EPHEMERAL}
+    return [{**first, "content": [block, *first["content"][1:]]}, *messages[1:]]
 
 
 def system_blocks(system: str | None) -> list[dict[str, Any]] | None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import errors
+from .catalog import Prices
+from .cost import Cost, CostMeter
 from .events import (
     AgentMCPToolResult,
     AgentMCPToolUse,
@@ -80,9 +82,11 @@ class SessionStats:
     tool_errors: int = 0
     errors: int = 0
     stop_reason: str | None = None
+    cost: Cost = field(default_factory=Cost)
 
     def to_dict(self) -> dict[str, Any]:
         body = asdict(self)
+        body["cost"] = self.cost.to_dict()
         body["settings"] = {
             k: v for k, v in asdict(self.settings).items() if k not in ("seq", "id", "ts")
         }
@@ -157,13 +161,14 @@ def prompt_start(text: str) -> str:
 # -- show ----------------------------------------------------------------------
 
 
-def session_stats(session: EventLog) -> SessionStats:
-    """Settings, status, usage totals and counts, from one pass over the whole log."""
+def session_stats(session: EventLog, prices: Mapping[str, Prices] | None = None) -> SessionStats:
+    """Settings, status, usage totals, cost and counts, from one pass over the whole log."""
     with reading(session):
         first = session.read(0, 1)
     if not first or not isinstance(first[0], SessionCreated):
         raise errors.LogCorrupt(f"session {session.id}: the log does not start with a session")
     created = first[0]
+    meter = CostMeter(prices)
     counts: Counter[str] = Counter()
     tools: Counter[str] = Counter()
     usage, turns, tool_errors, stop_reason, prompt = Usage(), 0, 0, None, ""
@@ -172,6 +177,7 @@ def session_stats(session: EventLog) -> SessionStats:
         for event in iter_events(session):
             last = event
             counts[event.TYPE] += 1
+            meter.add(event)
             if isinstance(event, ModelRequestEnd):
                 usage, turns = usage + event.usage, max(turns, event.turn)
             elif isinstance(event, AgentToolUse | AgentMCPToolUse):
@@ -198,4 +204,5 @@ def session_stats(session: EventLog) -> SessionStats:
         tool_errors=tool_errors,
         errors=counts[SessionError.TYPE],
         stop_reason=stop_reason,
+        cost=meter.cost,
     )

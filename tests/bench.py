@@ -4,9 +4,9 @@ would otherwise pick, measured in the same run, the ratio, and the bar.
     .venv/bin/python tests/bench.py
 
 Runs tests/bench_foundation.py, bench_sandbox.py, bench_harness.py, bench_mcp.py,
-bench_workspace.py and bench_checkpoints.py (each also runs on its own). Needs a Docker
-engine and the test image (TETHER_TEST_IMAGE). Takes a few minutes; everything it creates
-(temporary files, containers, volumes) is removed.
+bench_workspace.py, bench_checkpoints.py and bench_compaction.py (each also runs on its
+own). Needs a Docker engine and the test image (TETHER_TEST_IMAGE). Takes about ten
+minutes; everything it creates (temporary files, containers, volumes) is removed.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 import platform
 
 import bench_checkpoints
+import bench_compaction
 import bench_foundation
 import bench_harness
 import bench_mcp
@@ -48,6 +49,7 @@ def main() -> None:
         rows += bench_mcp.rows(work)
         rows += bench_workspace.rows(work)
         rows += bench_checkpoints.rows(work)
+        rows += bench_compaction.rows(work)
     print(before)
     print_table(rows)
     print("anthropic/docker imported by ls/tail:", ", ".join(leaks) or "neither")

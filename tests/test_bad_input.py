@@ -516,7 +516,8 @@ def test_a_huge_text_response_is_kept_whole(api: FakeAPI, env: dict, cleanup: No
     line = "0123456789 the quick brown fox jumps over the lazy dog, again and again\n"
     huge = line * (2 * 1024 * 1024 // len(line) + 1)
     api.add(text(huge, chunk_chars=16 * 1024))
-    result = run(["run", "write a lot"], env, timeout=120)
+    window = ["--context-window", "1000000"]  # 2 MB of text is past the default window
+    result = run(["run", *window, "write a lot"], env, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("quick brown fox") == huge.count("quick brown fox")
     events = session_events()

@@ -193,3 +193,33 @@ def test_thinking_goes_back_as_it_came_and_unsigned_thinking_does_not() -> None:
         {"type": "redacted_thinking", "data": "opaque"},
     ]
     assert [b["type"] for b in blocks] == ["thinking", "redacted_thinking", "tool_use"]
+
+
+def compaction(method: str = "api", summary: str = "So far: fine.", end: bool = True) -> list:
+    block = {"type": "compaction", "content": summary, "signature": "s"} if method == "api" else {}
+    compacted = ev.ThreadContextCompacted(method=method, summary=summary, block=block)
+    closing = [ev.ModelRequestEnd(model="m", stop_reason="compaction")] if end else []
+    return [ev.ModelRequestStart(model="m"), compacted, *closing]
+
+
+def test_a_compaction_restarts_the_fold_from_its_block() -> None:
+    events = [ev.UserMessage(content="go"), *response(use("a")), result("a"), *compaction()]
+    context = Context().add_all(events)
+    block = {"type": "compaction", "content": "So far: fine.", "signature": "s"}
+    assert context.messages == [{"role": "assistant", "content": [block]}]
+    assert context.needs_model()  # the turn goes on from the summary
+    context.add_all([*response(ev.AgentMessage(content="Carrying on."), use("b")), result("b")])
+    assert [m["role"] for m in context.messages] == ["assistant", "user"]
+    assert [b["type"] for b in context.messages[0]["content"]] == ["compaction", "text", "tool_use"]
+
+
+def test_a_compaction_without_its_spans_end_does_not_count() -> None:
+    events = [ev.UserMessage(content="go"), *compaction(end=False)]
+    assert build_messages(events) == [{"role": "user", "content": [{"type": "text", "text": "go"}]}]
+
+
+def test_tethers_own_summary_goes_first_as_a_user_message() -> None:
+    events = [ev.UserMessage(content="go"), *response(use("a")), result("a")]
+    messages = build_messages([*events, *compaction("summary", "Task: go. Done: a.")])
+    assert [m["role"] for m in messages] == ["user"]
+    assert messages[0]["content"][0]["text"].endswith("Task: go. Done: a.")

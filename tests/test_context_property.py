@@ -4,9 +4,10 @@ Hypothesis writes session logs the way harnesses write them, and the way crashes
 cut them: prompts (blank ones too), responses (complete, errored, or cut off by a
 crash before their end), text that is blank, thinking, parallel calls, results in
 any order or for calls the context never held, interrupts, resumes with a prompt
-(in the order today's tether writes it, and in the new one), and every stop
-reason. At every point of such a log, a harness that woke there, with or without
-a new prompt, builds its request with the real code; the strict fake's rules
+(in the order tether 0.1 wrote it, and in the new one), compactions (the API's and
+tether's own, finished or cut by a crash), and every stop reason. At every point of
+such a log, a harness that woke there, with or without a new prompt, builds its
+request with the real code; the strict fake's rules
 (`fakeapi.rules.validate`) must accept it.
 """
 
@@ -55,6 +56,7 @@ step = st.one_of(
     st.tuples(st.just("result"), st.integers(0, 3), st.sampled_from(["ok", "", "orphan"])),
     st.tuples(st.just("interrupt")),
     st.tuples(st.just("resume"), st.sampled_from([None, "go on"]), st.booleans()),
+    st.tuples(st.just("compact"), st.sampled_from(["api", "summary"]), st.booleans()),
 )
 
 
@@ -114,6 +116,16 @@ class LogWriter:
         if prompt is not None and not old_order:
             self.prompt(prompt)
 
+    def compact(self, method: str, finished: bool) -> None:
+        """A compaction, recorded with its span's end, or cut by a crash before it."""
+        summary = "So far: the tests pass."
+        block = {"type": "compaction", "content": summary, "signature": sign("compaction", summary),
+                 "tool_changes": []} if method == "api" else {}  # fmt: skip
+        self.events.append(ev.ModelRequestStart(model="m"))
+        self.events.append(ev.ThreadContextCompacted(method=method, summary=summary, block=block))
+        if finished:
+            self.events.append(ev.ModelRequestEnd(model="m", stop_reason="compaction"))
+
     def interrupt_calls(self) -> None:
         for use_id in self.open_calls():
             self.events.append(
@@ -136,7 +148,7 @@ def woken(events: list[ev.Event], prompt: str | None) -> Context:
 
 def request_body(context: Context) -> dict[str, Any]:
     params = request_params(build_request(SETTINGS, context.messages, TOOLS))
-    params.pop("extra_headers", None)
+    params.pop("betas", None)  # a header, not the body
     return params | {"stream": True}
 
 

@@ -96,9 +96,25 @@ def test_a_paused_turn_is_continued(api: FakeAPI, env: dict) -> None:
     }
 
 
-def test_a_full_context_window_stops_with_its_own_code(api: FakeAPI, env: dict) -> None:
-    api.add(text("I was saying", stop_reason="model_context_window_exceeded"))
+def test_a_full_context_window_is_compacted_and_the_answer_continued(
+    api: FakeAPI, env: dict
+) -> None:
+    api.add(text("I was saying", stop_reason="model_context_window_exceeded"), text(" done."))
     result = run(["run", "--json", "go"], env)
+    assert result.returncode == 0, result.stderr
+    assert result_line(result.stdout)["compactions"] == 1
+    assert_all_valid(api)
+    compacting, after = api.requests[1], api.requests[2].body["messages"]
+    assert compacting.is_compaction
+    assert after[0]["content"][0]["type"] == "compaction"
+    assert "cut off at the end of the context window" in after[-1]["content"][-1]["text"]
+
+
+def test_a_full_context_window_without_compaction_stops_with_its_own_code(
+    api: FakeAPI, env: dict
+) -> None:
+    api.add(text("I was saying", stop_reason="model_context_window_exceeded"))
+    result = run(["run", "--json", "--no-compaction", "go"], env)
     assert result.returncode == ExitCode.CONTEXT, result.stderr
     assert result_line(result.stdout)["stop_reason"] == "model_context_window_exceeded"
 
@@ -115,11 +131,22 @@ def test_an_invalid_request_is_terminal_and_quotes_the_api(api: FakeAPI, env: di
     assert "messages.0.content.0.text: unsupported thing" in result.stderr
 
 
-def test_a_prompt_too_long_stops_with_the_context_code(api: FakeAPI, env: dict) -> None:
+def test_a_prompt_too_long_without_compaction_stops_with_the_context_code(
+    api: FakeAPI, env: dict
+) -> None:
     api.add(error(400, message="prompt is too long: 210000 tokens > 200000 maximum"))
-    result = run(["run", "go"], env)
+    result = run(["run", "--no-compaction", "go"], env)
     assert result.returncode == ExitCode.CONTEXT, result.stderr
     assert "210000 tokens > 200000 maximum" in result.stderr
+
+
+def test_a_prompt_too_long_to_compact_stops_with_the_context_code(api: FakeAPI, env: dict) -> None:
+    api.context_window = 2000
+    result = run(["run", "go " + "on and on " * 2000], env)
+    assert result.returncode == ExitCode.CONTEXT, result.stderr
+    assert "tokens > 2000 maximum" in result.stderr
+    assert_all_valid(api)
+    assert [r.is_compaction for r in api.requests] == [False, True, True]  # whole, trimmed
 
 
 @pytest.mark.docker
