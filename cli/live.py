@@ -364,7 +364,15 @@ def wake(
     observer = observer_for(json_mode, quiet, hide_thinking)
     asker = tools.asker_for(json_mode)
     harness = Harness(
-        session, model, sandbox, observer, Limits(**limits), mcp, asker, SessionWorkspace, prices=prices
+        session,
+        model,
+        sandbox,
+        observer,
+        Limits(**limits),
+        mcp,
+        asker,
+        SessionWorkspace,
+        prices=prices,
     )
     outcome = harness.wake(prompt)
     report(session.id, outcome, time.monotonic() - started, json_mode, quiet)

@@ -290,7 +290,10 @@ def run_until_the_disk_fills(home: Path, env: dict[str, str]) -> tuple[str, Path
     """A session whose tool outputs fill the disk: it stops with a clear error."""
     session_id = new_session_id("disk-full")
     filler = fill(home, leave_bytes=600_000)
-    full = run(["run", "--session-id", session_id, "fill it"], env, timeout=120)
+    # A 1M window: the script reads what is done from the conversation, which a
+    # compaction would replace (1 MB of output is past the default window).
+    window = ["--context-window", "1000000"]
+    full = run(["run", "--session-id", session_id, *window, "fill it"], env, timeout=120)
     assert full.returncode == ExitCode.ERROR, full.stderr
     assert "No space left on device" in full.stderr and "could not write" in full.stderr
     assert "Traceback" not in full.stderr and "unexpected" not in full.stderr
