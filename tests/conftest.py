@@ -10,6 +10,12 @@ from pathlib import Path
 import pytest
 from e2e import IN_CI, TEST_IMAGE, remove_home_sandboxes, tether_env
 from fakeapi import FakeAPI
+from hypothesis import HealthCheck, settings
+
+# Property tests judge results, not speed: on a loaded machine (CI on 2 cores, four
+# workers) one example can take longer than hypothesis's default 200 ms deadline.
+settings.register_profile("tether", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("tether")
 
 
 @pytest.fixture(autouse=True)
