@@ -86,22 +86,23 @@ def own(session_id: str, role: str | None = None) -> list[str]:
     return found + [f"{LABEL_ROLE}={role}"] if role else found
 
 
-def store_script() -> str:
-    """store.sh: the store's shell functions."""
-    return resources.files(__package__).joinpath("store.sh").read_text()
+def store_script(name: str = "store.sh") -> str:
+    """store.sh (the store's shell functions) or watch.pl (its workspace watcher)."""
+    return resources.files(__package__).joinpath(name).read_text()
 
 
 def script_archive() -> bytes:
-    """A tar of /tether/store.sh, put into a helper before it starts."""
-    script = store_script().encode()
+    """A tar of /tether/store.sh and /tether/watch.pl, put into a helper before it starts."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         folder = tarfile.TarInfo(SCRIPT_DIR.lstrip("/"))
         folder.type, folder.mode = tarfile.DIRTYPE, 0o755
         tar.addfile(folder)
-        entry = tarfile.TarInfo(f"{SCRIPT_DIR.lstrip('/')}/store.sh")
-        entry.size, entry.mode = len(script), 0o644
-        tar.addfile(entry, io.BytesIO(script))
+        for name in ("store.sh", "watch.pl"):
+            script = store_script(name).encode()
+            entry = tarfile.TarInfo(f"{SCRIPT_DIR.lstrip('/')}/{name}")
+            entry.size, entry.mode = len(script), 0o644
+            tar.addfile(entry, io.BytesIO(script))
     return buffer.getvalue()
 
 
@@ -190,6 +191,7 @@ class StoreHelper:
             raise StoreUnavailable(f"the image {self.image} has no git")
         if opened.status != 0:
             raise errors.SandboxError(f"the checkpoint store did not open: {text_of(opened)}")
+        self.run("store_watch", timeout_s=60)  # without it, checkpoints read everything
 
     def _create_and_open(self) -> None:
         sid = self.mounts.session_id

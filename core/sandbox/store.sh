@@ -51,7 +51,11 @@ store_tree() {
 
 # store_snapshot PREFIX: the checkpoint id of the workspace now, through PREFIX.files and PREFIX.git
 store_snapshot() {
-  f=$(store_tree "$1.files" /workspace) || { echo "$f"; return 1; }
+  if [ "$1" = /store/index ]; then
+    f=$(store_files_tree) || { echo "$f"; return 1; }
+  else
+    f=$(store_tree "$1.files" /workspace) || { echo "$f"; return 1; }
+  fi
   if [ -d /workspace/.git ] && [ ! -L /workspace/.git ]; then
     g=$(store_git_tree "$1") || { echo "$g"; return 1; }
     printf '040000 tree %s\tfiles\n040000 tree %s\tgit\n' "$f" "$g" | git mktree
@@ -59,6 +63,72 @@ store_snapshot() {
     printf '040000 tree %s\tfiles\n' "$f" | git mktree
   fi
 }
+
+# The watcher (watch.pl, started by store_watch with the helper) names what changed
+# since the checkpoint index last took it in, so a checkpoint reads only those paths;
+# WATCH.synced (in the helper's /tmp, so it dies with it and with the watcher) says
+# that the index holds everything up to the watcher's last answer. Anything else (no
+# watcher, no answer in 5 s, an answer `full`, a git that fails) reads everything.
+WATCH=/tmp/tether-watch
+
+# store_watch: start the watcher when the image has perl, and wait until it watches
+store_watch() {
+  command -v perl >/dev/null 2>&1 || return 0
+  rm -f "$WATCH".*
+  mkfifo "$WATCH.ctl" "$WATCH.reply" || return 0
+  (perl /tether/watch.pl "$WATCH.ctl" "$WATCH.reply" "$WATCH.paths" "$WATCH.gone" </dev/null >/dev/null 2>&1 &
+    echo $! >"$WATCH.pid")  # a subshell's: no job of this interactive shell
+  ready=
+  for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do  # a second each, while it lives
+    read -r -t 1 ready <>"$WATCH.reply" && break
+    kill -0 "$(cat "$WATCH.pid")" 2>/dev/null || break
+  done
+  [ "$ready" = ready ] || store_unwatch
+}
+
+store_unwatch() {
+  [ -s "$WATCH.pid" ] && kill "$(cat "$WATCH.pid")" 2>/dev/null
+  rm -f "$WATCH".*
+}
+
+# store_changed: ok and the paths in WATCH.paths and WATCH.gone, or full; never waits long
+store_changed() {
+  [ -p "$WATCH.ctl" ] || { echo full; return; }
+  answer=
+  { echo next >&3 && read -r -t 5 answer <&4; } 3<>"$WATCH.ctl" 4<>"$WATCH.reply"
+  case $answer in
+    ok | full) echo "$answer" ;;
+    *) store_unwatch; echo full ;;  # a late answer would be read as the next one's
+  esac
+}
+
+# store_files_tree: the files tree through the checkpoint index, reading only what the
+# watcher saw change when it can
+store_files_tree() {
+  synced=$WATCH.synced
+  [ -f "$synced" ] && rm -f "$synced" && answer=$(store_changed) && [ "$answer" = ok ] || {
+    answer=$(store_changed)  # taken before the scan: what changes during it is named next time
+    f=$(store_tree /store/index.files /workspace) || { echo "$f"; return 1; }
+    [ "$answer" = ok ] && : >"$synced"
+    echo "$f"
+    return
+  }
+  store_add_changed || { grep -v '^warning:' "$STORE_TMP.err" | tail -n 2; return 1; }
+  f=$(GIT_INDEX_FILE=/store/index.files git write-tree) || return 1
+  : >"$synced"
+  echo "$f"
+}
+
+# store_add_changed: stage what the watcher named; of what is gone, what the index
+# holds (git add refuses a path that matches nothing, as a file made and removed)
+store_add_changed() (
+  export GIT_INDEX_FILE=/store/index.files GIT_WORK_TREE=/workspace GIT_LITERAL_PATHSPECS=1
+  if [ -s "$WATCH.gone" ]; then
+    xargs -0 git ls-files -z -- <"$WATCH.gone" >>"$WATCH.paths" 2>"$STORE_TMP.err" || exit 1
+  fi
+  [ -s "$WATCH.paths" ] || exit 0  # no paths would mean all of them
+  git add -A -f --pathspec-from-file="$WATCH.paths" --pathspec-file-nul >/dev/null 2>"$STORE_TMP.err"
+)
 
 # store_git_tree PREFIX: the tree of /workspace/.git. Most calls leave it alone, so the
 # checkpoints' own index keeps the tree it made last (PREFIX.git.tree) and a stamp made

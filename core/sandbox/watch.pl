@@ -1,0 +1,100 @@
+# tether's workspace watcher: run by store.sh (store_watch) in the checkpoint helper.
+#
+# It watches every folder of /workspace but .git with inotify (through syscall: the
+# image needs perl, not a module) and answers each line on the control fifo with one
+# line on the reply fifo: `ok` when PATHS and GONE (NUL-separated, relative to
+# /workspace: those there now, those gone) name every file and folder that changed
+# since the last request, `full` when it
+# cannot tell (the kernel's queue overflowed, a watch could not be added, a path
+# names a nested .git): the checkpoint then reads the whole workspace. Events are
+# queued by the kernel as the change is made, so a request after a call has ended
+# sees all of that call's changes. A file with more than one name is named every
+# time: a write through one name changes the others, and only that one is reported.
+use strict;
+use warnings;
+use Config;
+
+my ($CTL, $REPLY, $PATHS, $GONE) = @ARGV;
+my %SYSCALLS = (x86_64 => [294, 254], aarch64 => [26, 27]);  # inotify_init1, add_watch
+my ($arch) = $Config{archname} =~ /^([^-]+)/;
+my ($INIT, $ADD) = @{ $SYSCALLS{$arch} // exit 3 };
+# modify attrib close_write moved_from moved_to create delete delete_self move_self
+my $EVENTS = 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800;
+my $MASK = $EVENTS | 0x1000000 | 0x2000000;  # onlydir, dont_follow
+my ($OVERFLOW, $IGNORED, $ISDIR) = (0x4000, 0x8000, 0x40000000);
+
+my $fd = syscall($INIT, 04000 | 02000000);  # nonblock, cloexec
+exit 3 if $fd < 0;
+open(my $queue, '<&=', $fd) or exit 3;
+my (%folder, %changed, %linked);
+my ($broken, $overflowed) = (0, 0);
+
+sub watch {
+    my ($path) = @_;
+    my $wd = syscall($ADD, $fd, $path, $MASK);
+    if ($wd < 0) { $broken = 1 if -d $path && !-l $path; return }
+    $folder{$wd} = $path;  # a folder moved keeps its watch: this renames it
+    opendir(my $dir, $path) or return;
+    for my $name (readdir $dir) {
+        next if $name eq '.' || $name eq '..' || "$path/$name" eq '/workspace/.git';
+        my $child = "$path/$name";
+        linked($child);
+        watch($child) if -d $child && !-l $child;
+    }
+}
+
+sub linked {
+    my ($path) = @_;
+    my @stat = lstat $path;
+    $linked{$path} = 1 if @stat && -f _ && $stat[3] > 1;
+}
+
+sub drain {
+    while (defined(my $read = sysread($queue, my $buffer, 65536))) {
+        last if $read == 0;
+        for (my $at = 0; $at < $read;) {
+            my ($wd, $mask, undef, $length) = unpack('iIII', substr($buffer, $at, 16));
+            my $name = unpack('Z*', substr($buffer, $at + 16, $length));
+            $at += 16 + $length;
+            $overflowed = 1, next if $mask & $OVERFLOW;
+            delete $folder{$wd}, next if $mask & $IGNORED;
+            my $base = $folder{$wd} // next;
+            my $path = $length ? "$base/$name" : $base;
+            $changed{$path} = 1;
+            linked($path);
+            watch($path) if ($mask & $ISDIR) && ($mask & (0x80 | 0x100));  # moved in, created
+        }
+    }
+}
+
+sub answer {
+    if ($overflowed) {  # the folders made meanwhile have no watch yet
+        watch('/workspace');
+        return 'full';
+    }
+    my @paths = map { $_ eq '/workspace' ? '.' : substr($_, 11) } sort keys %changed, keys %linked;
+    return 'full' if $broken || grep { m{(^|/)\.git(/|$)} } @paths;
+    my @there = grep { my @stat = lstat "/workspace/$_"; @stat } @paths;
+    my @gone = grep { my @stat = lstat "/workspace/$_"; !@stat } @paths;
+    delete @linked{ map {"/workspace/$_"} @gone };
+    return write_list($PATHS, @there) && write_list($GONE, @gone) ? 'ok' : 'full';
+}
+
+sub write_list {
+    my ($file, @paths) = @_;
+    open(my $out, '>', $file) or return 0;
+    print $out map { "$_\0" } @paths;
+    return close($out);
+}
+
+watch('/workspace');
+open(my $ctl, '+<', $CTL) or exit 3;
+open(my $reply, '+<', $REPLY) or exit 3;
+$reply->autoflush(1);
+print $reply "ready\n";
+while (defined(my $line = <$ctl>)) {
+    drain();
+    print $reply answer(), "\n";
+    %changed = ();
+    $overflowed = 0;
+}
