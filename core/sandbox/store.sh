@@ -79,7 +79,7 @@ store_watch() {
   (perl /tether/watch.pl "$WATCH.ctl" "$WATCH.reply" "$WATCH.paths" "$WATCH.gone" </dev/null >/dev/null 2>&1 &
     echo $! >"$WATCH.pid")  # a subshell's: no job of this interactive shell
   ready=
-  for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do  # a second each, while it lives
+  for _ in 1 2 3 4 5 6 7 8 9 10; do  # a second each, while it lives; then read everything
     read -r -t 1 ready <>"$WATCH.reply" && break
     kill -0 "$(cat "$WATCH.pid")" 2>/dev/null || break
   done
