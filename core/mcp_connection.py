@@ -118,15 +118,19 @@ class Connection:
             raise self._failure(f"failed to {what}: {_reason(exc)}") from exc
 
     async def close(self) -> None:
+        """Stop the server and wait for it to go: a server that never answered is cancelled
+        at once (nothing would make it reach the stop), and either way the SDK's cleanup
+        (EOF, SIGTERM, SIGKILL) runs to its end, so no server outlives its client."""
         self._stop.set()
         task, self._task = self._task, None
-        self.client = None
+        started, self.client = self.client is not None, None
         if task is None or task.done():
             return
-        try:
-            await asyncio.wait_for(asyncio.shield(task), CLOSE_TIMEOUT_S)
-        except TimeoutError:
+        if started:
+            await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_S)
+        if not task.done():
             task.cancel()
+            await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_S)
 
     async def _hold(self, ready: asyncio.Future[Any]) -> None:
         try:

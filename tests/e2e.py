@@ -74,7 +74,10 @@ def finish(process: subprocess.Popen[str], timeout: float = 60) -> int:
         _, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
-        _, stderr = process.communicate()
+        try:  # a child it left behind may still hold the pipes open
+            _, stderr = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            stderr = "(its pipes stayed open after it was killed)"
         message = f"the harness did not exit in {timeout} s; stderr:\n{stderr}"
         raise AssertionError(message) from None
     return process.returncode

@@ -11,7 +11,8 @@
 #   5. lint (ruff), type-check (mypy), and run pytest: four workers (most tests wait
 #      on Docker and subprocesses, not the CPU), one file per worker so a module's
 #      shared sandbox or session is made once. TETHER_TEST_WORKERS=0 runs them in one
-#      process. Extra arguments go to pytest.
+#      process. A test that hangs fails after 10 minutes (pytest-timeout) with its
+#      stack. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -75,4 +76,4 @@ bash tests/build-image.sh $image
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy core cli
-exec .venv/bin/python -m pytest -n "${TETHER_TEST_WORKERS:-4}" --dist loadfile "$@"
+exec .venv/bin/python -m pytest -n "${TETHER_TEST_WORKERS:-4}" --dist loadfile --durations=15 "$@"

@@ -223,6 +223,7 @@ def reference_counter(api: FakeAPI, home: Path, image: str, docker_client: objec
         return reader.lines(COUNTER)
 
 
+@pytest.mark.timeout(1500)
 def test_sigkill_at_random_points_loses_nothing_and_runs_nothing_twice(
     api: FakeAPI, homes: tuple[Path, Path], docker_client, test_image: str
 ) -> None:

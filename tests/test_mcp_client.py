@@ -130,9 +130,10 @@ def test_a_server_that_hangs_is_stopped_after_the_timeout(tmp_path: Path) -> Non
 
 
 def test_servers_that_fail_to_start(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pids"
     entries = {
         "crashy": scripted_server("--crash-at-start"),
-        "hangy": scripted_server("--hang-at-start"),
+        "hangy": scripted_server("--hang-at-start", "--pid-file", str(pid_file)),
         "missing": {"command": "no-such-mcp-server-here"},
     }
     with clients(tmp_path, start_timeout_s=6, **entries) as mcp:
@@ -142,6 +143,7 @@ def test_servers_that_fail_to_start(tmp_path: Path) -> None:
     assert isinstance(found["hangy"], errors.MCPTimeout)
     assert "did not start within 6 s" in str(found["hangy"])
     assert "'no-such-mcp-server-here' is not on PATH" in str(found["missing"])
+    assert not alive(pids(pid_file)[0]), "the server that never answered was left running"
 
 
 def test_an_unknown_tool_is_an_error_result_not_a_failure(tmp_path: Path) -> None:
