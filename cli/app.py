@@ -3,8 +3,12 @@ errors into a one-line message and an exit code."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
+import threading
+from typing import NoReturn
 
 import typer
 from typer._click.exceptions import NoArgsIsHelpError
@@ -146,4 +150,19 @@ def _click_message(exc: typer.TyperException) -> str:
 
 
 def run() -> None:
-    sys.exit(main())
+    leave(main())
+
+
+def leave(code: int) -> NoReturn:
+    """Exit with `code`. A thread still at work (the workspace being made ready when a
+    signal stopped the run, the MCP loop) is not waited for: finalizing the interpreter
+    under it can abort the process (glibc's "FATAL: exception not rethrown" as the thread
+    unwinds through native code), turning the exit code into SIGABRT. Everything tether
+    records is written and synced before this; stdout and stderr are flushed here."""
+    if threading.active_count() == 1:
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    logging.shutdown()
+    os._exit(code)

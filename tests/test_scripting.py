@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 
 import pytest
 from e2e import TETHER, json_lines, run, start, wait_for_event
@@ -201,3 +202,38 @@ def test_a_busy_session_has_its_code(api: FakeAPI, env: dict) -> None:
         holder.close()
     assert_result_matches_exit(result, ExitCode.BUSY)
     assert json.loads(result.stdout.splitlines()[-1])["error"]
+
+
+THREAD_IN_NATIVE_CODE_AT_EXIT = """
+import sys, threading, time
+from pydantic_core import SchemaValidator, core_schema
+from tether.cli.app import leave
+
+def slow(value):  # Python called from Rust: the thread keeps leaving and retaking the GIL
+    time.sleep(0.0005)
+    return value
+
+validator = SchemaValidator(core_schema.no_info_plain_validator_function(slow))
+def busy():
+    while True:
+        validator.validate_python(1)
+
+threading.Thread(target=busy, daemon=True).start()
+time.sleep(0.2)
+sys.stdout.write('{"type": "result"}')
+sys.stderr.write("said")
+leave(143)
+"""
+
+
+def test_an_exit_with_a_thread_in_native_code_keeps_its_code_and_its_output() -> None:
+    """A thread still busy at exit (the workspace being readied when a signal ends the run)
+    inside native code that catches unwinding (pydantic-core, as the SDK's parsing): with
+    sys.exit the interpreter's finalization kills it and glibc aborts the process ("FATAL:
+    exception not rethrown", exit -6); tether's exit keeps its code and flushes its output."""
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, "-c", THREAD_IN_NATIVE_CODE_AT_EXIT],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert (done.returncode, done.stdout, done.stderr) == (143, '{"type": "result"}', "said")
