@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 import threading
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from typer._click.exceptions import NoArgsIsHelpError
@@ -50,11 +50,27 @@ def _root(
 COMMAND_MODULES = {
     "run": "run_commands", "resume": "run_commands", "tail": "read_commands",
     "ls": "read_commands", "show": "read_commands", "export": "read_commands",
-    "kill": "run_commands", "rm": "read_commands", "diff": "workspace_commands",
-    "apply": "workspace_commands", "cp": "workspace_commands", "fork": "workspace_commands",
-    "approve": "approve_commands", "deny": "approve_commands", "config": "setup_commands",
-    "doctor": "setup_commands",
+    "kill": "run_commands", "rm": "clean_commands", "prune": "clean_commands",
+    "diff": "workspace_commands", "apply": "workspace_commands", "cp": "workspace_commands",
+    "fork": "workspace_commands", "approve": "approve_commands", "deny": "approve_commands",
+    "config": "setup_commands", "doctor": "setup_commands", "logs": "read_commands",
+    "help": "app", "_wake": "run_commands",
 }  # fmt: skip
+ALIASES = {"logs": "tail"}  # another name for a command, kept out of the command list
+HIDDEN = {"logs", "_wake"}
+
+
+def help_command(
+    command: Annotated[str | None, typer.Argument(metavar="[COMMAND]")] = None,
+) -> None:
+    """Show the help of tether, or of one of its commands."""
+    raise typer.Exit(main([command, "--help"] if command else ["--help"]))
+
+
+COMMANDS = {"help": help_command}
+
+
+_registered: set[str] = set()  # commands added to `app` so far ("" for the shells)
 
 
 def _register(argv: list[str]) -> None:
@@ -64,14 +80,20 @@ def _register(argv: list[str]) -> None:
     from importlib import import_module
 
     wanted = _command_in(argv)
+    wanted = None if wanted == "help" else wanted  # help may name any command
     names = [wanted] if wanted else list(COMMAND_MODULES)
-    if not wanted:
+    if not wanted and "" not in _registered:
         from . import completion
 
         completion.register_shells()  # `_TETHER_COMPLETE=complete_bash tether` answers scripts
+        _registered.add("")
     for name in names:
+        if name in _registered:
+            continue
+        _registered.add(name)
         module = import_module(f"{__package__}.{COMMAND_MODULES[name]}")
-        app.command(name)(module.COMMANDS[name])  # type: ignore[type-var]
+        command = module.COMMANDS[ALIASES.get(name, name)]
+        app.command(name, hidden=name in HIDDEN)(command)
 
 
 def _promises_json(argv: list[str]) -> bool:
@@ -92,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     console.guard_streams()
     _register(args)
+    if not args:
+        args = ["--help"]  # bare `tether`: the help, and success
     try:
         _check_utf8(args)
     except errors.UsageError as exc:
@@ -135,7 +159,7 @@ def _check_utf8(args: list[str]) -> None:
 def _usage_error(args: list[str], message: str) -> int:
     console.fail(message)
     if _promises_json(args):
-        from .live import write_error_result
+        from .results import write_error_result
 
         write_error_result(ExitCode.USAGE, message)
     return ExitCode.USAGE

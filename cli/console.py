@@ -1,7 +1,8 @@
 """The two consoles: `out` for what a person reads on stdout, `err` for stderr.
 
 rich drops colour and cursor codes by itself when NO_COLOR is set or the
-stream is not a terminal, so piped output stays plain text.
+stream is not a terminal, so piped output stays plain text; and there lines
+are not wrapped either.
 """
 
 from __future__ import annotations
@@ -23,18 +24,21 @@ log = logging.getLogger(__name__)
 # rich's own NO_COLOR handling drops colours but keeps bold and reverse; no codes at all is
 # what people who set it expect.
 _COLOR_SYSTEM: Literal["auto"] | None = None if os.environ.get("NO_COLOR") else "auto"
-out = Console(highlight=False, soft_wrap=False, color_system=_COLOR_SYSTEM)
+out = Console(highlight=False, color_system=_COLOR_SYSTEM)
 err = Console(stderr=True, highlight=False, color_system=_COLOR_SYSTEM)
+# A pipe or a file gets lines as long as they are: no wrapping at a width nobody sees.
+out.soft_wrap, err.soft_wrap = not out.is_terminal, not err.is_terminal
 
 
 def fail(message: str) -> None:
     """Print one error line on stderr (the caller exits). The message may quote a
-    server or a model, so it is cleaned and never read as markup."""
-    from .render import clean
+    server or a model, so it is cleaned and never read as markup; it wraps between
+    words on a terminal and stays whole in a pipe."""
+    from .text import clean
 
     line = Text("error:", style="bold red")
     line.append(" " + clean(message))
-    err.print(line, highlight=False, soft_wrap=True)
+    err.print(line, highlight=False)
 
 
 # A reader that went away (`| head`, a pager quit), a terminal that hung up, a closed fd.

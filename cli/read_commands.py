@@ -1,10 +1,9 @@
-"""Read-side commands: ls, show, tail, export, rm. None of them ever writes to a log."""
+"""Read-side commands: ls, show, tail, export. None of them ever writes to a log."""
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
 import sys
 from collections.abc import Callable, Mapping
 from enum import StrEnum
@@ -16,8 +15,9 @@ from tether.core import errors
 from tether.core.catalog import Prices
 from tether.core.events import Event
 from tether.core.session import EventLog, iter_events
-from tether.core.store import SessionLog, SessionStore
-from tether.core.summary import check_log, list_sessions, reading, session_stats
+from tether.core.session import status as session_status
+from tether.core.store import SessionStore
+from tether.core.summary import check_log, list_sessions, reading
 
 from . import console
 from .ids import IdArgument, LastOption, resolve_session
@@ -60,11 +60,16 @@ def show(
             "--checkpoints", help="List the workspace's checkpoints: seq, time, call, files."
         ),
     ] = False,
+    events: Annotated[
+        bool, typer.Option("--events", help="Also count the session's events by type.")
+    ] = False,
 ) -> None:
-    """Show a session: settings, status, usage totals, counts of events and tool calls.
+    """Show a session: settings, status, usage, cost, the last error, tool calls.
 
     Example:  tether show 01jd3k --json | jq .usage      or      tether show --last --checkpoints
     """
+    from tether.core.stats import session_stats
+
     session = resolve_session(session_id, last)
     check_log(session)
     if checkpoints:
@@ -74,12 +79,12 @@ def show(
     if json_out:
         _write_json([stats.to_dict()])
     else:
-        from .views import stats_view
+        from .show_view import print_stats
 
-        console.out.print(stats_view(stats))
+        print_stats(console.out, stats, events)
 
 
-def _show_checkpoints(session: SessionLog, json_out: bool) -> None:
+def _show_checkpoints(session: EventLog, json_out: bool) -> None:
     from tether.core.changes import checkpoint_list
 
     check_log(session)
@@ -101,18 +106,26 @@ def tail(
     lines: Annotated[
         int | None,
         typer.Option(
-            "-n", "--lines", min=0, help=f"Show the last N events (default {DEFAULT_TAIL})."
+            "-n",
+            "--lines",
+            min=0,
+            help=f"Show the last N events (default {DEFAULT_TAIL}).",
+            show_default=False,
         ),
     ] = None,
     follow: Annotated[
         bool,
         typer.Option("-f", "--follow", help="Print new events until the session stops."),
     ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="With -f: wait for a session that is not running to run."),
+    ] = False,
     since: Annotated[
         int | None, typer.Option("--since", min=0, metavar="SEQ", help="Start at event number SEQ.")
     ] = None,
     json_out: Annotated[
-        bool, typer.Option("--json", help="Print the events as JSON Lines, for jq.")
+        bool, typer.Option("--json", help="Print the events as JSON Lines, for jq (all of them).")
     ] = False,
     hide_thinking: Annotated[
         bool, typer.Option("--hide-thinking", help="Leave the model's thinking out.")
@@ -120,10 +133,14 @@ def tail(
 ) -> None:
     """Print a session's events, and with -f follow it until it stops running.
 
+    `tether logs` is the same command. Ctrl-C stops following, never the run.
+
     Example:  tether tail --last -f      or      tether tail 01jd3k --json | jq .type
     """
     if lines is not None and since is not None:
         raise errors.UsageError("give -n or --since, not both")
+    if json_out and lines is None and since is None:
+        since = 0  # a program wants the whole log
     session = resolve_session(session_id, last)
     check_log(session)
     emit: Callable[[Event], None] = _print_json if json_out else _print_event
@@ -131,8 +148,8 @@ def tail(
         emit = _without_thinking(emit)
     with reading(session):
         start = _print_backlog(session, lines, since, emit)
-        if follow:
-            for event in session.follow(start, until=lambda: not session.lock.held()):
+        if follow and _may_follow(session, wait):
+            for event in session.follow(start, until=_stopped(session)):
                 emit(event)
                 sys.stdout.flush()
 
@@ -165,35 +182,32 @@ def export(
     sys.stdout.write(json.dumps(page, ensure_ascii=False) + "\n")
 
 
-def rm(
-    session_id: IdArgument = None,
-    last: LastOption = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Stop its harness first if one is running it.")
-    ] = False,
-) -> None:
-    """Delete a session: its log, its files, and its Docker volume and containers.
+def _may_follow(session: EventLog, wait: bool) -> bool:
+    """Whether to follow: yes while it runs, or with --wait; else say why not."""
+    if wait or session.lock.held():
+        if not session.lock.held():
+            console.err.print(f"session {session.id} is not running; waiting for it to run…")
+        return True
+    status = session_status(session)
+    console.err.print(
+        f"session {session.id} is {status}, not running: nothing to follow "
+        "(--wait waits for it to run again)",
+        markup=False,
+        highlight=False,
+    )
+    return False
 
-    Example:  tether rm 01jd3k
-    """
-    session = resolve_session(session_id, last, need_log=False)  # a broken one goes too
-    if force and session.lock.held():
-        from tether.core.kill import stop_harness
 
-        stop_harness(session)  # it releases its container; then its volume can go too
-    try:
-        session.lock.acquire(role="rm")  # so no harness can start on it while it goes
-    except errors.SessionBusy:
-        raise errors.SessionBusy(
-            f"session {session.id} is running; stop it first (tether kill {session.id})"
-            + ("" if force else " or pass --force")
-        ) from None
-    try:
-        _remove_sandbox(session.id)
-        _remove_files(session)
-    finally:
-        session.close()
-    console.out.print(f"removed {session.id}", markup=False)
+def _stopped(session: EventLog) -> Callable[[], bool]:
+    """True once the session has run (since following began) and is no longer running."""
+    ran = [False]
+
+    def stopped() -> bool:
+        locked = session.lock.held()
+        ran[0] = ran[0] or locked
+        return ran[0] and not locked
+
+    return stopped
 
 
 def _without_thinking(emit: Callable[[Event], None]) -> Callable[[Event], None]:
@@ -238,29 +252,8 @@ def _write_json(objects: Any) -> None:
     sys.stdout.flush()
 
 
-def _remove_sandbox(session_id: str) -> None:
-    """Remove the session's containers and volume, if this build has a sandbox and an engine."""
-    try:
-        import tether.core.sandbox.cleanup as sandbox
-    except ModuleNotFoundError as exc:
-        if exc.name != "tether.core.sandbox.cleanup":
-            log.warning("not removing session %s's containers: %s", session_id, exc)
-        return
-    try:
-        sandbox.remove_session_resources(session_id, volume=True)
-    except (errors.SandboxError, OSError) as exc:
-        log.warning("could not remove session %s's containers and volume: %s", session_id, exc)
-
-
-def _remove_files(session: SessionLog) -> None:
-    try:
-        shutil.rmtree(session.dir)
-    except OSError as exc:
-        raise errors.StorageError(f"could not remove {session.dir}: {exc.strerror}") from None
-
-
 COMMANDS: dict[str, Callable[..., None]] = {
-    "ls": ls, "show": show, "tail": tail, "export": export, "rm": rm,
+    "ls": ls, "show": show, "tail": tail, "export": export,
 }  # fmt: skip
 
 

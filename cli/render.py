@@ -10,6 +10,7 @@ made visible, so an agent's output cannot restyle or drive the terminal.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,25 +20,14 @@ from rich.text import Text
 from tether.core import events as ev
 from tether.core.mcp_tools import content_text
 
+from . import fmt
+from .text import LINE_CHARS, ModelText, OneLine, clean, coloured, first_lines, one_line
+
 TOOL_GLYPH = "▸"
 RESULT_GLYPH = "⎿"
-LINE_CHARS = 160
 RESULT_LINES = 4
 MESSAGE_LINES = 40
 
-# C0 controls (but newline and tab), DEL and C1 controls, shown as U+FFFD; and the
-# bidirectional overrides and isolates, which make text read other than it runs.
-_CONTROLS = {
-    c: "\ufffd"
-    for c in [
-        *range(0x20),
-        0x7F,
-        *range(0x80, 0xA0),
-        *range(0x202A, 0x202F),
-        *range(0x2066, 0x206A),
-    ]
-    if c not in (9, 10)
-}
 # The input field that says the most about a call, per Managed Agents tool.
 _MAIN_INPUT = {
     "bash": "command",
@@ -47,35 +37,16 @@ _MAIN_INPUT = {
     "glob": "pattern",
     "grep": "pattern",
 }
+# The last line the sandbox adds to a failed command's output.
+_STATUS_LINE = re.compile(
+    r"\n?\[(exit status (-?\d+)|timed out after ([\d.]+) s[^\]]*|stopped \(([^)]*)\)[^\]]*)\]\Z"
+)
 
 
 def render_event(event: ev.Event) -> RenderableType | None:
     """How `event` looks on a terminal, or None for events not worth a line."""
     renderer = _RENDERERS.get(type(event))
     return renderer(event) if renderer is not None else None
-
-
-def clean(text: str) -> str:
-    """`text` with control characters (escape sequences included) made harmless.
-
-    The one cleaning function for model, tool and server text on its way to a
-    terminal: `tail`, the live view of `run`, `ls`, `show` and error lines."""
-    return text if text.isprintable() else text.translate(_CONTROLS)
-
-
-def one_line(text: str, limit: int = LINE_CHARS) -> str:
-    """The first line of `text`, cut to `limit` characters, with `…` if anything was left out."""
-    stripped = text.strip()
-    first = stripped.split("\n", 1)[0]
-    cut = first[:limit]
-    return clean(cut) + (" …" if len(cut) < len(stripped) else "")
-
-
-def first_lines(text: str, count: int, limit: int = LINE_CHARS) -> tuple[list[str], int]:
-    """Up to `count` lines of `text`, each cut to `limit`, and how many lines were left out."""
-    lines = text.rstrip("\n").split("\n")
-    shown = [clean(line[:limit]) + (" …" if len(line) > limit else "") for line in lines[:count]]
-    return shown, max(0, len(lines) - count)
 
 
 def tool_input_summary(name: str, tool_input: Mapping[str, Any]) -> str:
@@ -92,6 +63,21 @@ def tool_input_summary(name: str, tool_input: Mapping[str, Any]) -> str:
         extra = f"lines {tool_input['view_range']}"
     text = one_line(main)
     return f"{text}  ({one_line(extra)})" if extra else text
+
+
+def tool_status(event: ev.AgentToolResult | ev.AgentMCPToolResult) -> tuple[str, str]:
+    """(the output without the sandbox's status line, the status in words: `exit 1`,
+    `timed out after 5 s`, `stopped (ctrl-c)`, `error`, or "" for a success)."""
+    content = event.content if isinstance(event.content, str) else content_text(event.content)
+    found = _STATUS_LINE.search(content)
+    if found is None:
+        return content, "error" if event.is_error else ""
+    output = content[: found.start()]
+    if found[2] is not None:
+        return output, f"exit {found[2]}"
+    if found[4] is not None:
+        return output, f"stopped ({found[4]})"
+    return output, f"timed out after {found[3]} s"
 
 
 # -- one renderer per event type ---------------------------------------------------
@@ -140,6 +126,15 @@ def _checkpoint(event: ev.WorkspaceCheckpoint) -> Text | None:
     return Text(f"  ✓ checkpoint {event.checkpoint[:10]}: {files}", style="dim")
 
 
+def _updated(event: ev.SessionUpdated) -> Text:
+    changes = " · ".join(f"{name} {_setting(value)}" for name, value in event.changes.items())
+    return Text(clean(f"● settings changed: {changes}"), style="dim")
+
+
+def _setting(value: Any) -> str:
+    return "none" if value is None else str(value)
+
+
 def _user_message(event: ev.UserMessage) -> Text:
     lines, more = first_lines(event.content, MESSAGE_LINES, limit=10_000)
     text = Text("> ", style="bold")
@@ -147,8 +142,8 @@ def _user_message(event: ev.UserMessage) -> Text:
     return _with_more(text, more, indent="  ")
 
 
-def _agent_message(event: ev.AgentMessage) -> Text:
-    return Text(clean(event.content.strip("\n")))
+def _agent_message(event: ev.AgentMessage) -> ModelText:
+    return ModelText(event.content)
 
 
 def _thinking(event: ev.AgentThinking) -> Text:
@@ -160,24 +155,34 @@ def _thinking(event: ev.AgentThinking) -> Text:
     return _with_more(text, more, indent="  ")
 
 
-def _tool_use(event: ev.AgentToolUse) -> Text:
+def _tool_use(event: ev.AgentToolUse) -> OneLine:
     text = Text(f"{TOOL_GLYPH} ", style="cyan")
     text.append(clean(event.name), style="bold cyan")
     text.append("  " + tool_input_summary(event.name, event.input))
-    return text
+    return OneLine(text)
 
 
 def _tool_result(event: ev.AgentToolResult | ev.AgentMCPToolResult) -> Text:
-    style = "red" if event.is_error else "dim"
-    content = event.content if isinstance(event.content, str) else content_text(event.content)
-    if not content.strip():
-        return Text(f"  {RESULT_GLYPH} (no output)", style=style)
-    lines, more = first_lines(content, RESULT_LINES)
-    text = Text(f"  {RESULT_GLYPH} " + "\n    ".join(lines), style=style)
-    text = _with_more(text, more, indent="    ")
+    output, status = tool_status(event)
+    output = output.strip("\n")
+    failed = event.is_error or bool(status)
+    text = Text(f"  {RESULT_GLYPH} ", style="dim")
+    text.append(f"✗ {status or 'error'} ·" if failed else "✓", style="red" if failed else "green")
+    text.append(f" {fmt.seconds(event.duration_ms / 1000)}", style="dim")
     if event.truncated:
-        text.append(" (truncated)", style="dim")
-    return text
+        text.append(" · output truncated", style="dim")
+    if not output.strip() or output == "(no output)":
+        return text.append(" · no output", style="dim")
+    lines = output.split("\n")
+    if len(lines) == 1:
+        return text.append(" · ").append(coloured(one_line_of(lines[0])))
+    for line in lines[:RESULT_LINES]:
+        text.append("\n    ").append(coloured(one_line_of(line)))
+    return _with_more(text, max(0, len(lines) - RESULT_LINES), indent="    ")
+
+
+def one_line_of(line: str) -> str:
+    return line if len(line) <= LINE_CHARS else line[:LINE_CHARS] + " …"
 
 
 def _mcp_tool_use(event: ev.AgentMCPToolUse) -> Text:
@@ -202,19 +207,21 @@ def _tools_listed(event: ev.MCPToolsListed) -> Text:
 
 
 def _model_end(event: ev.ModelRequestEnd) -> Text:
+    if event.is_error and not event.usage.total:
+        line = f"· turn {event.turn + 1} not answered ({event.stop_reason or 'error'})"
+        return Text(f"{line} · {fmt.seconds(event.duration_ms / 1000)}", style="red dim")
     usage = event.usage
-    seconds = event.duration_ms / 1000
     what = "compaction" if event.stop_reason == "compaction" else f"turn {event.turn}"
-    sent = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
-    line = f"· {what} · {_tokens(sent)}"
-    line += f" in · {_tokens(usage.output_tokens)} out · {seconds:.1f}s"
+    tokens_in = usage.total - usage.output_tokens  # fresh, cache read and cache written
+    line = f"· {what} · {fmt.count(tokens_in)} in · {fmt.count(usage.output_tokens)}"
+    line += f" out · {fmt.seconds(event.duration_ms / 1000)}"
     return Text(line, style="red dim" if event.is_error else "dim")
 
 
 def _compacted(event: ev.ThreadContextCompacted) -> Text:
     how = "by the API" if event.method == "api" else "by tether's own summary"
-    line = f"⟲ context compacted {how}: ~{_tokens(event.tokens_before)} → "
-    line += f"~{_tokens(event.tokens_after)} tokens"
+    line = f"⟲ context compacted {how}: ~{fmt.count(event.tokens_before)} → "
+    line += f"~{fmt.count(event.tokens_after)} tokens"
     return Text(line, style="yellow")
 
 
@@ -223,8 +230,8 @@ def _interrupt(event: ev.UserInterrupt) -> Text:
 
 
 def _provisioned(event: ev.SandboxProvisioned) -> Text:
-    seconds = event.duration_ms / 1000
-    line = f"● sandbox ready: {event.image}, container {event.container_id[:12]} ({seconds:.1f}s)"
+    seconds = fmt.seconds(event.duration_ms / 1000)
+    line = f"● sandbox ready: {event.image}, container {event.container_id[:12]} ({seconds})"
     return Text(clean(line), style="dim")
 
 
@@ -252,8 +259,17 @@ def _terminated(event: ev.StatusTerminated) -> Text:
 
 
 def _error(event: ev.SessionError) -> Text:
-    line = f"✗ {event.error_type}: {one_line(event.message, 400)} ({event.retry_status})"
-    return Text(clean(line), style="red")
+    line = f"✗ {one_line(event.message, 400)}"
+    if event.retry_status == "retrying":
+        line = f"! {one_line(event.message, 400)} · retrying"
+        if event.retry_in_ms is not None:
+            line += f" in {fmt.seconds(event.retry_in_ms / 1000)}"
+        if event.attempt and event.attempts:
+            line += f" ({event.attempt}/{event.attempts})"
+        return Text(line, style="yellow")
+    if event.retry_status == "exhausted":
+        line += f" · gave up after {fmt.plural(event.attempt or 1, 'try', 'tries')}"
+    return Text(line, style="red")
 
 
 def _with_more(text: Text, more: int, indent: str) -> Text:
@@ -262,12 +278,9 @@ def _with_more(text: Text, more: int, indent: str) -> Text:
     return text
 
 
-def _tokens(count: int) -> str:
-    return f"{count / 1000:.1f}k" if count >= 1000 else str(count)
-
-
-_RENDERERS: dict[type[ev.Event], Callable[[Any], Text | None]] = {
+_RENDERERS: dict[type[ev.Event], Callable[[Any], RenderableType | None]] = {
     ev.SessionCreated: _created,
+    ev.SessionUpdated: _updated,
     ev.UserMessage: _user_message,
     ev.UserInterrupt: _interrupt,
     ev.ThreadContextCompacted: _compacted,

@@ -11,93 +11,64 @@ import typer
 
 from tether.core import config, errors, permissions
 
-from . import console, live
+from . import console, results, runner
 from .ids import IdArgument, LastOption, resolve_session
 
 if TYPE_CHECKING:
     from tether.core.workspace import Source
 
-Prompt = Annotated[
-    str | None,
-    typer.Argument(help="What the agent should do. '-' (or a pipe with no PROMPT) reads stdin."),
-]
-Model = Annotated[str | None, typer.Option("--model", "-m", help="Model id.")]
-MaxTurns = Annotated[int | None, typer.Option(help="Stop after this many model requests.")]
-Budget = Annotated[
-    int | None, typer.Option("--budget", help="Stop once the session has used this many tokens.")
-]
-Timeout = Annotated[float | None, typer.Option(help="Stop after this many seconds.")]
-BudgetUsd = Annotated[
-    float | None,
-    typer.Option("--budget-usd", help="Stop once the session has cost this many USD (estimated)."),
-]
-BaseUrl = Annotated[
-    str | None, typer.Option(help="Messages API endpoint (default: ANTHROPIC_BASE_URL).")
-]
-Json = Annotated[
-    bool, typer.Option("--json", help="Events as JSON Lines on stdout, then one result line.")
-]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No human output.")]
-McpConfig = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--mcp-config", metavar="FILE",
-        help="MCP servers, in Claude Code's .mcp.json shape (repeatable).",
-    ),
-]  # fmt: skip
-McpTimeout = Annotated[
-    float | None,
-    typer.Option(help="Seconds an MCP server may take to answer (and to start, 30 at least)."),
-]
-Allow = Annotated[
-    list[str] | None,
-    typer.Option("--allow", metavar="TOOL", help="Run calls of TOOL (a name or glob) unasked."),
-]
-Ask = Annotated[
-    list[str] | None,
-    typer.Option("--ask", metavar="TOOL", help="Ask before each call of TOOL (name or glob)."),
-]
-Deny = Annotated[
-    list[str] | None,
-    typer.Option("--deny", metavar="TOOL", help="Refuse every call of TOOL (name or glob)."),
-]
-HideThinking = Annotated[
-    bool, typer.Option("--hide-thinking", help="Leave the model's thinking out of the view.")
-]
+from .options import (
+    Allow,
+    Ask,
+    BaseUrl,
+    Budget,
+    BudgetUsd,
+    Compaction,
+    CompactThreshold,
+    ContextWindow,
+    Cpus,
+    Deny,
+    Detach,
+    Effort,
+    HideThinking,
+    Image,
+    Json,
+    MaxOutput,
+    MaxTokens,
+    MaxTurns,
+    McpConfig,
+    McpTimeout,
+    Memory,
+    Model,
+    Network,
+    Pids,
+    Prompt,
+    Quiet,
+    SessionId,
+    System,
+    SystemFile,
+    Thinking,
+    Timeout,
+    Workspace,
+)  # fmt: skip
 
 
 def run(
     prompt: Prompt = None,
     model: Model = None,
-    system: Annotated[str | None, typer.Option(help="System prompt.")] = None,
-    system_file: Annotated[
-        Path | None, typer.Option(help="Read the system prompt from a file.", dir_okay=False)
-    ] = None,
+    system: System = None,
+    system_file: SystemFile = None,
     max_turns: MaxTurns = None,
-    max_tokens: Annotated[int | None, typer.Option(help="Most tokens in one response.")] = None,
-    thinking: Annotated[
-        str | None,
-        typer.Option(metavar="adaptive|off", help="Extended thinking (default: the model's)."),
-    ] = None,
-    effort: Annotated[
-        str | None,
-        typer.Option(metavar="low|medium|high|xhigh|max", help="How hard the model works."),
-    ] = None,
+    max_tokens: MaxTokens = None,
+    thinking: Thinking = None,
+    effort: Effort = None,
     budget: Budget = None,
     budget_usd: BudgetUsd = None,
     timeout: Timeout = None,
-    context_window: Annotated[
-        int | None, typer.Option(help="Tokens the context may hold (default: the model's).")
-    ] = None,
-    compaction: Annotated[
-        bool | None,
-        typer.Option(help="Compact the context (summarize it) before it outgrows the window."),
-    ] = None,
-    compact_threshold: Annotated[
-        float | None,
-        typer.Option(metavar="SHARE", help="Compact at this share of the window (default 0.8)."),
-    ] = None,
-    image: Annotated[str | None, typer.Option(help="Sandbox image.")] = None,
+    context_window: ContextWindow = None,
+    compaction: Compaction = None,
+    compact_threshold: CompactThreshold = None,
+    image: Image = None,
     from_dir: Annotated[
         str | None,
         typer.Option(
@@ -106,25 +77,18 @@ def run(
             help="Start /workspace as a copy of DIR (not the git tree here).",
         ),
     ] = None,
-    workspace: Annotated[
-        str | None,
-        typer.Option(
-            metavar="DIR", help="Mount DIR itself at /workspace: the agent writes it live."
-        ),
-    ] = None,
+    workspace: Workspace = None,
     empty: Annotated[bool, typer.Option("--empty", help="Start with an empty /workspace.")] = False,
     copy_limit: Annotated[
         str | None, typer.Option(metavar="SIZE", help="Most --from copies (not of git trees).")
     ] = None,
-    network: Annotated[bool | None, typer.Option(help="Give the sandbox a network.")] = None,
-    memory: Annotated[str | None, typer.Option(help="Sandbox memory limit, e.g. 2g.")] = None,
-    cpus: Annotated[float | None, typer.Option(help="Sandbox CPU limit.")] = None,
-    pids: Annotated[int | None, typer.Option(help="Most processes in the sandbox.")] = None,
-    max_output: Annotated[
-        str | None, typer.Option(help="Most output one tool call keeps, e.g. 64m.")
-    ] = None,
+    network: Network = None,
+    memory: Memory = None,
+    cpus: Cpus = None,
+    pids: Pids = None,
+    max_output: MaxOutput = None,
     base_url: BaseUrl = None,
-    session_id: Annotated[str | None, typer.Option(help="Use this id for the new session.")] = None,
+    session_id: SessionId = None,
     mcp_config: McpConfig = None,
     mcp_timeout: McpTimeout = None,
     allow: Allow = None,
@@ -132,13 +96,15 @@ def run(
     deny: Deny = None,
     json_mode: Json = False,
     quiet: Quiet = False,
+    detach: Detach = False,
     hide_thinking: HideThinking = False,
 ) -> None:
-    """Start a session and run the agent in the foreground until it ends its turn.
+    """Start a session and run the agent until it ends its turn.
 
     Example: tether run "make the failing tests pass" --max-turns 30
     """
-    with live.result_on_error(json_mode):
+    with results.result_on_error(json_mode):
+        mode = _mode(json_mode, quiet, detach, hide_thinking)
         text = read_prompt(prompt)
         if system_file is not None:
             system = _read_text(system_file)
@@ -155,10 +121,7 @@ def run(
         }  # fmt: skip
         settings = config.resolve(flags).settings
         source = _workspace_source(settings, from_dir, workspace, empty)
-        code = live.start(
-            text, settings, source, session_id, json_mode=json_mode, quiet=quiet,
-            hide_thinking=hide_thinking,
-        )  # fmt: skip
+        code = runner.start(text, settings, source, session_id, mode)
     raise typer.Exit(code)
 
 
@@ -166,30 +129,51 @@ def resume(
     session: IdArgument = None,
     prompt: Prompt = None,
     last: LastOption = False,
+    model: Model = None,
+    image: Image = None,
     max_turns: MaxTurns = None,
+    max_tokens: MaxTokens = None,
     budget: Budget = None,
     budget_usd: BudgetUsd = None,
     timeout: Timeout = None,
     base_url: BaseUrl = None,
     json_mode: Json = False,
     quiet: Quiet = False,
+    detach: Detach = False,
     hide_thinking: HideThinking = False,
 ) -> None:
     """Wake a harness on a session: continue a stopped run, or add PROMPT first.
+
+    The options change the session's settings from now on (recorded in its log;
+    TETHER_IMAGE counts as --image); any left out keep the session's own.
 
     Example: tether resume 1m86k "now update the changelog"
     """
     if last and session is not None and prompt is None:
         session, prompt = None, session  # `resume --last PROMPT`
-    with live.result_on_error(json_mode):
+    with results.result_on_error(json_mode):
+        mode = _mode(json_mode, quiet, detach, hide_thinking)
         log = resolve_session(session, last)
         text = None if prompt is None else read_prompt(prompt)
-        overrides = {"max_turns": max_turns, "token_budget": budget, "timeout_s": timeout,
-                     "budget_usd": budget_usd, "base_url": base_url}  # fmt: skip
-        code = live.resume(
-            log, text, overrides, json_mode=json_mode, quiet=quiet, hide_thinking=hide_thinking
-        )
+        wanted = runner.wanted_settings({
+            "model": model, "image": image, "max_turns": max_turns, "max_tokens": max_tokens,
+            "token_budget": budget, "budget_usd": budget_usd, "timeout_s": timeout,
+            "base_url": base_url,
+        })  # fmt: skip
+        code = runner.resume(log, text, wanted, mode)
     raise typer.Exit(code)
+
+
+def wake_detached(
+    session: Annotated[str, typer.Argument()],
+    prompt_on_stdin: Annotated[bool, typer.Option("--prompt-on-stdin")] = False,
+) -> None:
+    """Run a harness on a session with no terminal (what `--detach` starts)."""
+
+    def read_prompt() -> str | None:
+        return config.decoded(sys.stdin.buffer.read(), "the prompt") if prompt_on_stdin else None
+
+    raise typer.Exit(runner.wake_detached(resolve_session(session, False), read_prompt))
 
 
 def kill(
@@ -205,7 +189,7 @@ def kill(
 
     log = resolve_session(session, last)
     action = kill_session(log, grace_s=grace)
-    console.out.print(f"{log.id}: {action}")
+    console.out.print(f"{log.id}: {action}", markup=False)
 
 
 def _workspace_source(
@@ -231,6 +215,12 @@ def read_prompt(prompt: str | None) -> str:
     return prompt
 
 
+def _mode(json_mode: bool, quiet: bool, detach: bool, hide_thinking: bool) -> runner.Mode:
+    if detach and json_mode:
+        raise errors.UsageError("--detach prints only the session id; use tail --json to follow")
+    return runner.Mode(json=json_mode, quiet=quiet, detach=detach, hide_thinking=hide_thinking)
+
+
 def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
@@ -240,4 +230,4 @@ def _read_text(path: Path) -> str:
         raise errors.UsageError(f"cannot read {path}: it is not UTF-8 text") from None
 
 
-COMMANDS = {"run": run, "resume": resume, "kill": kill}
+COMMANDS = {"run": run, "resume": resume, "kill": kill, "_wake": wake_detached}

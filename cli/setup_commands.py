@@ -83,12 +83,12 @@ def _items(resolved: config.Resolved) -> list[tuple[str, Any]]:
 
 
 def _setting_row(name: str, value: Any, source: str) -> tuple[str, Any, str, str | None]:
-    """(key, value, kind, origin): origin is the file's path or the variable's name."""
+    """(key, value, kind, origin): the key as the file and flags spell it; origin is the
+    file's path or the variable's name."""
     kind, _, origin = source.partition(" ")
     if kind == "env":
-        variable = f"TETHER_{name.upper()}"
-        origin = variable if variable in os.environ else "ANTHROPIC_BASE_URL"
-    return name, value, kind, origin or None
+        origin = config.env_variable(name) or "ANTHROPIC_BASE_URL"
+    return config.key(name), value, kind, origin or None
 
 
 def _settings_table(rows: list[tuple[str, Any, str, str | None]]) -> Table:

@@ -7,24 +7,29 @@ seconds for thousands of rows; rich still decides whether and how to colour
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from rich.cells import set_cell_size
+from rich.cells import cell_len, set_cell_size
 from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from tether.core.changes import CheckpointInfo
 from tether.core.events import SessionCreated
-from tether.core.summary import BROKEN, SessionStats, SessionSummary
+from tether.core.summary import BROKEN, SessionSummary
 
-from .render import clean, tool_input_summary, workspace_words
+from . import fmt
+from .render import tool_input_summary, workspace_words
+from .text import clean
 
-HEADERS = ("ID", "STATUS", "CREATED", "LAST ACTIVITY", "TURNS", "PROMPT")
 STATUS_STYLES = {"running": "bold green", "crashed": "red", "terminated": "dim", BROKEN: "red"}
+OUTCOME_STYLES = {"done": "green", "error": "red", "killed": "yellow", "interrupted": "yellow"}
 _GAP = "  "
+_MIN_PROMPT = 20  # below this much room for the prompt, a terminal drops columns
+# Columns a narrow terminal gives up, first to last (the id and status always stay).
+_DROPPABLE = ("CREATED", "TURNS", "OUTCOME", "LAST ACTIVITY")
 
 
 def print_session_table(
@@ -34,23 +39,30 @@ def print_session_table(
     tree: bool = False,
 ) -> None:
     """Write the `ls` table for `summaries` to `screen`, one row each, prompts cut to fit;
-    with `tree`, each fork under the session it was forked from."""
+    with `tree`, each fork under the session it was forked from.
+
+    A terminal gets rows that fit its width (columns dropped, prompts cut with `…`) and
+    each id's shortest unique prefix in bold; a pipe gets every column and whole prompts.
+    """
     now = now or datetime.now(UTC)
     ordered = family_order(summaries) if tree else [(s, "") for s in summaries]
-    rows = [_row(s, now, branch) for s, branch in ordered]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(HEADERS[:-1])]
-    # A pipe gets whole prompts (for grep); a terminal gets rows that fit its width.
-    room = max(12, screen.width - sum(widths) - len(_GAP) * len(widths))
+    prefixes = unique_prefixes([s.id for s in summaries])
+    columns = {name: [cell(s, now) for s, _ in ordered] for name, cell in _COLUMNS.items()}
+    columns["ID"] = [branch + s.id for s, branch in ordered]
     fit = screen.is_terminal
+    if fit:
+        _drop_columns(columns, screen.width)
+    widths = {name: max(len(name), *map(len, cells)) for name, cells in columns.items()}
+    room = max(1, screen.width - sum(widths.values()) - len(_GAP) * len(widths))
     styled = _Styler(screen)
-    header = _GAP.join(h.ljust(w) for h, w in zip(HEADERS, widths, strict=False)) + _GAP + "PROMPT"
-    lines = [styled(header, "bold")]
-    for (summary, _), row in zip(ordered, rows, strict=True):
-        cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=True)]
-        cells[1] = styled(cells[1], STATUS_STYLES.get(summary.status, ""))
-        cells[4] = row[4].rjust(widths[4])
+    lines = [styled(_GAP.join([*(n.ljust(widths[n]) for n in columns), "PROMPT"]), "bold")]
+    for index, (summary, branch) in enumerate(ordered):
+        cells = [_cell(name, columns[name][index], widths[name], styled) for name in columns]
+        cells[0] = styled(branch, "dim") + _id_cell(
+            summary.id, prefixes[summary.id], widths["ID"] - len(branch), styled
+        )
         prompt = clean(_family(summary, tree) + summary.prompt)
-        cells.append(set_cell_size(prompt, room).rstrip() if fit else prompt)
+        cells.append(_cut(prompt, room) if fit else prompt)
         lines.append(_GAP.join(cells).rstrip())
     screen.file.write("\n".join(lines) + "\n")
     screen.file.flush()
@@ -86,33 +98,90 @@ def _family(summary: SessionSummary, tree: bool) -> str:
     )
 
 
-def _row(summary: SessionSummary, now: datetime, branch: str = "") -> list[str]:
-    turns = "?" if summary.turns is None else str(summary.turns)
-    return [
-        branch + summary.id,
-        summary.status,
-        local_time(summary.created),
-        ago(summary.last_activity, now),
-        turns,
-    ]
+def _drop_columns(columns: dict[str, list[str]], width: int) -> None:
+    """Drop columns, least needed first, until the prompt has room (or none are left)."""
+    for name in _DROPPABLE:
+        used = sum(max(len(n), *map(len, c)) for n, c in columns.items())
+        if width - used - len(_GAP) * len(columns) >= _MIN_PROMPT:
+            return
+        columns.pop(name, None)
+
+
+def _cell(name: str, text: str, width: int, styled: _Styler) -> str:
+    if name == "TURNS":
+        return text.rjust(width)
+    style = STATUS_STYLES.get(text, "") if name == "STATUS" else ""
+    if name == "OUTCOME":
+        style = OUTCOME_STYLES.get(text, "")
+    return styled(text, style) + " " * (width - len(text))
+
+
+def _id_cell(session_id: str, prefix: int, width: int, styled: _Styler) -> str:
+    """The id with its shortest unique prefix in bold (on a terminal), padded."""
+    shown = styled(session_id[:prefix], "bold cyan") + styled(session_id[prefix:], "dim")
+    return shown + " " * (width - len(session_id))
+
+
+def _cut(text: str, room: int) -> str:
+    """`text` cut to `room` cells, with `…` when something was cut."""
+    if cell_len(text) <= room:
+        return text
+    return set_cell_size(text, max(0, room - 1)).rstrip() + "…"
+
+
+def unique_prefixes(ids: Sequence[str]) -> dict[str, int]:
+    """For each id, the length of its shortest prefix no other id starts with."""
+    ordered = sorted(ids)
+    lengths = {}
+    for i, session_id in enumerate(ordered):
+        neighbours = ordered[max(0, i - 1) : i] + ordered[i + 1 : i + 2]
+        shared = max((_common(session_id, other) for other in neighbours), default=0)
+        lengths[session_id] = min(len(session_id), shared + 1)
+    return lengths
+
+
+def _common(a: str, b: str) -> int:
+    count = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        count += 1
+    return count
+
+
+def _turns(summary: SessionSummary) -> str:
+    return "?" if summary.turns is None else str(summary.turns)
+
+
+_COLUMNS: dict[str, Callable[[SessionSummary, datetime], str]] = {
+    "ID": lambda s, now: s.id,
+    "STATUS": lambda s, now: s.status,
+    "OUTCOME": lambda s, now: fmt.outcome_word(s.stop_reason),
+    "CREATED": lambda s, now: local_time(s.created),
+    "LAST ACTIVITY": lambda s, now: ago(s.last_activity, now),
+    "TURNS": lambda s, now: _turns(s),
+}
 
 
 class _Styler:
-    """Renders `text` in `style` through rich once per distinct pair (a handful per table)."""
+    """Wraps text in a style's codes, asking rich for them once per style (a handful per
+    table), so that thousands of rows cost string joins."""
 
     def __init__(self, screen: Console) -> None:
         self.screen = screen
-        self.cache: dict[tuple[str, str], str] = {}
+        self.codes: dict[str, tuple[str, str]] = {}
+        self.plain = screen.no_color or not screen.is_terminal
 
     def __call__(self, text: str, style: str) -> str:
-        if not style or self.screen.no_color or not self.screen.is_terminal:
+        if not style or self.plain or not text:
             return text
-        key = (text, style)
-        if key not in self.cache:
+        if style not in self.codes:
             with self.screen.capture() as capture:
-                self.screen.print(Text(text, style=style), end="", soft_wrap=True)
-            self.cache[key] = capture.get()
-        return self.cache[key]
+                self.screen.print(Text("\x00", style=style), end="", soft_wrap=True)
+            before, _, after = capture.get().partition("\x00")
+            self.codes[style] = (before, after)
+        before, after = self.codes[style]
+        return before + text + after
 
 
 def parse_ts(ts: str | None) -> datetime | None:
@@ -147,90 +216,9 @@ def ago(ts: str | None, now: datetime) -> str:
     return f"{seconds}s ago"
 
 
-def stats_view(stats: SessionStats, now: datetime | None = None) -> RenderableType:
-    """The `show` page: settings, status, usage and counts as aligned key/value rows."""
-    now = now or datetime.now(UTC)
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column()
-    for key, value in _stats_rows(stats, now):
-        grid.add_row(key, value if isinstance(value, Text) else Text(clean(value)))
-    return grid
-
-
-def _stats_rows(stats: SessionStats, now: datetime) -> list[tuple[str, str | Text]]:
-    s, u = stats.settings, stats.usage
-    status = stats.status + (f" ({stats.stop_reason})" if stats.stop_reason else "")
-    return [
-        ("session", stats.id),
-        ("status", Text(status, style=STATUS_STYLES.get(stats.status, ""))),
-        ("created", f"{local_time(stats.created)} ({ago(stats.created, now)})"),
-        ("last activity", f"{local_time(stats.last_activity)} ({ago(stats.last_activity, now)})"),
-        ("prompt", stats.prompt or "-"),
-        ("model", s.model),
-        ("tools", ", ".join(s.tools) or "-"),
-        ("mcp servers", ", ".join(s.mcp_servers) or "-"),
-        ("permissions", " · ".join(s.permissions) or "defaults (ask:mcp__*, allow:*)"),
-        ("sandbox", f"{s.image or '-'} · network {'on' if s.network else 'off'}"),
-        (
-            "",
-            f"{s.memory} memory · {s.cpus:g} cpus · {s.pids_limit} processes · "
-            f"{s.max_output} output kept per call",
-        ),
-        ("workspace", workspace_line(s, stats.counts.get("workspace.checkpoint", 0))),
-        ("limits", _limits(stats)),
-        ("context", _context(stats)),
-        ("turns", str(stats.turns)),
-        ("tokens", f"{u.total:,} ({u.input_tokens:,} in, {u.output_tokens:,} out,"),
-        ("", f"{u.cache_read_input_tokens:,} cache read, {u.cache_creation_input_tokens:,} write)"),
-        ("cache", f"{stats.cost.cache_hit_ratio:.0%} of input tokens read from the cache"),
-        ("cost", _cost(stats)),
-        ("tool calls", _tool_calls(stats)),
-        ("errors", str(stats.errors)),
-        ("events", f"{stats.events:,}"),
-        ("", "\n".join(f"{count:>7,}  {name}" for name, count in stats.counts.items())),
-    ]
-
-
 def workspace_line(s: SessionCreated, checkpoints: int) -> str:
     """Where the workspace came from, and how many checkpoints it has."""
     return f"{workspace_words(s)} · {checkpoints} checkpoint{'s' if checkpoints != 1 else ''}"
-
-
-def _limits(stats: SessionStats) -> str:
-    s = stats.settings
-    parts = [
-        f"turns {s.max_turns if s.max_turns is not None else '-'}",
-        f"token budget {s.token_budget if s.token_budget is not None else '-'}",
-        *([f"${s.budget_usd:g} budget"] if s.budget_usd is not None else []),
-        f"timeout {f'{s.timeout_s:g}s' if s.timeout_s is not None else '-'}",
-        f"{s.max_tokens} tokens a response",
-    ]
-    return " · ".join(parts)
-
-
-def _context(stats: SessionStats) -> str:
-    s, compactions = stats.settings, stats.cost.compactions
-    plural = "" if compactions == 1 else "s"
-    when = f"compacted at {s.compact_threshold:.0%}" if s.compaction else "no compaction"
-    return f"{s.context_window:,}-token window · {when} · {compactions} compaction{plural}"
-
-
-def _cost(stats: SessionStats) -> str:
-    cost = stats.cost
-    if cost.usd is None:
-        models = ", ".join(cost.unpriced)
-        return f'unknown: no price for {models} (add [prices."{cost.unpriced[0]}"] to the config)'
-    budget = stats.settings.budget_usd
-    return f"${cost.usd:,.4f} (estimate)" + (f" of a ${budget:g} budget" if budget else "")
-
-
-def _tool_calls(stats: SessionStats) -> str:
-    total = sum(stats.tool_calls.values())
-    if not total:
-        return "0"
-    names = ", ".join(f"{name} {count}" for name, count in stats.tool_calls.items())
-    return f"{total} ({names}); {stats.tool_errors} failed"
 
 
 def checkpoints_view(

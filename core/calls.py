@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from . import errors
 from . import events as ev
+from .interrupts import Cancelled
 from .model import (
     Listener,
     ModelClient,
@@ -25,6 +26,7 @@ from .model import (
     ToolUseBlock,
 )
 from .model import retry_delay as _retry_delay
+from .sandbox.preflight import Preflight
 
 Append = Callable[..., None]
 # A complete response, its duration in ms and the id of its span's start event.
@@ -55,6 +57,8 @@ class ModelCalls:
         self._open: tuple[str, str, float] | None = None  # the span without an end: model,
         # the id of its start event, and when it started
         self._turn = 0
+        self.preflight: Preflight | None = None  # the sandbox's check, until it passes
+        self.asking = False  # a request is under way (a failed preflight cancels it)
 
     def call(
         self, request: ModelRequest, record: Record, listen: bool = True, turn: int = 0
@@ -64,48 +68,82 @@ class ModelCalls:
         model's refusals, and RetriesExhausted."""
         self._turn = turn
         for attempt in range(self.max_retries + 1):
+            self._stop_if_the_sandbox_cannot_start(wait_s=0)  # known before asking: ask nothing
             start = ev.ModelRequestStart(model=request.model)
             self._open = (request.model, start.id, time.monotonic())  # an interrupt may follow
             self.append(start)
             try:
-                response = self.model.create(
-                    request,
-                    on_text=self.on_text if listen else None,
-                    on_thinking=self.on_thinking if listen else None,
-                )
+                response = self._ask(request, listen)
             except RetryableModelError as exc:
-                if not self._record_retry(exc, attempt):
+                delay = _retry_delay(attempt, exc.retry_after_s)
+                if not self._record_retry(exc, attempt, delay):
                     raise RetriesExhausted() from exc
-                time.sleep(_retry_delay(attempt, exc.retry_after_s))
+                time.sleep(delay)
                 continue
             except errors.ModelError:
                 self.end_span(is_error=True, stop_reason="error", turn=turn)
                 raise
+            if any(isinstance(block, ToolUseBlock) for block in response.content):
+                self._stop_if_the_sandbox_cannot_start(None, response.usage)
             _, start_id, started = self._open
             self._open = None
             record(response, ms_since(started), start_id)
             return
         raise RetriesExhausted()
 
-    def end_span(self, *, is_error: bool, stop_reason: str, turn: int = 0) -> None:
-        """Close the span of a call that is not going to complete, if one is open."""
+    def end_span(
+        self, *, is_error: bool, stop_reason: str, turn: int = 0, usage: ev.Usage | None = None
+    ) -> None:
+        """Close the span of a call that is not going to complete, if one is open; `usage`
+        is what a response that will not be used was paid for."""
         if self._open is not None:
             (model, start_id, started), self._open = self._open, None
             self.append(
                 ev.ModelRequestEnd(
                     model=model, model_request_start_id=start_id, duration_ms=ms_since(started),
                     is_error=is_error, stop_reason=stop_reason, turn=turn,
+                    usage=usage or ev.Usage(),
                 )
             )  # fmt: skip
 
-    def _record_retry(self, exc: RetryableModelError, attempt: int) -> bool:
-        """Record a failed attempt; False when it was the last one allowed."""
+    def _ask(self, request: ModelRequest, listen: bool) -> ModelResponse:
+        """The model call; a failed preflight cancels it (nothing more is paid for)."""
+        self.asking = True
+        try:
+            return self.model.create(
+                request,
+                on_text=self.on_text if listen else None,
+                on_thinking=self.on_thinking if listen else None,
+            )
+        except Cancelled as cancelled:
+            raise cancelled.error from None
+        finally:
+            self.asking = False
+
+    def _stop_if_the_sandbox_cannot_start(
+        self, wait_s: float | None, usage: ev.Usage | None = None
+    ) -> None:
+        """Raise what the preflight found, before any tool call is recorded; a response
+        already paid for (`usage`) closes its span as an error that keeps its usage."""
+        failure = self.preflight.failure(wait_s) if self.preflight is not None else None
+        if failure is None:
+            return
+        self.preflight = None
+        if usage is not None:
+            self.end_span(is_error=True, stop_reason="error", turn=self._turn, usage=usage)
+        raise failure
+
+    def _record_retry(self, exc: RetryableModelError, attempt: int, delay_s: float) -> bool:
+        """Record a failed attempt and the wait before the next; False when it was the
+        last one allowed."""
         self.end_span(is_error=True, stop_reason="error", turn=self._turn)
         exhausted = attempt >= self.max_retries
         self.append(
             ev.SessionError(
                 error_type=exc.error_type, message=str(exc),
                 retry_status="exhausted" if exhausted else "retrying",
+                retry_in_ms=None if exhausted else int(delay_s * 1000),
+                attempt=attempt + 1, attempts=self.max_retries + 1,
             )
         )  # fmt: skip
         if exhausted:

@@ -6,16 +6,21 @@ environment variables, then command-line flags, each overriding the one before.
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
-import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from . import catalog, errors, mcp_config, paths, permissions
+from .config_values import CHECKS, KIND_WORDS, parse
+from .config_values import parse_size as parse_size  # where callers have always found it
 from .model import DEFAULT_MODEL  # core.model imports the SDK only when a client is made
+
+log = logging.getLogger(__name__)
 
 DEFAULT_IMAGE = "python:3.12-bookworm"
 
@@ -116,6 +121,25 @@ _POSITIVE = {
     "context_window", "compact_threshold", "budget_usd",
 }  # fmt: skip
 _LISTS = ("mcp_config", "permissions", "prices")  # each read by its own function below
+# The name a person writes (the flag's, in the file and as TETHER_NAME) for each field
+# whose attribute name differs; the attribute names are still accepted, as before.
+KEYS = {
+    "token_budget": "budget", "timeout_s": "timeout", "pids_limit": "pids",
+    "mcp_timeout_s": "mcp_timeout",
+}  # fmt: skip
+KEY_NAMES = [KEYS.get(name, name) for name in _TYPES] + list(_LISTS)
+_FIELDS = {KEYS.get(name, name): name for name in _TYPES} | {name: name for name in _TYPES}
+# Variables tether reads that are not settings of one value, so never "did you mean"
+# material.
+_OTHER_VARIABLES = {
+    "TETHER_HOME", "TETHER_CONFIG", "TETHER_RETRY_BASE_S", "TETHER_MCP_CONFIG",
+    *(f"TETHER_{d.upper()}" for d in permissions.DECISIONS),
+}  # fmt: skip
+
+
+def key(name: str) -> str:
+    """The config key (and flag name) of the field `name`: `budget` for token_budget."""
+    return KEYS.get(name, name)
 
 
 def resolve(flags: dict[str, Any] | None = None, config_path: Path | None = None) -> Resolved:
@@ -167,21 +191,29 @@ def _read_file(path: Path) -> dict[str, Any]:
         return {}
     except tomllib.TOMLDecodeError as exc:
         raise errors.ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError:
+        raise errors.ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from None
     except OSError as exc:
         raise errors.ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    for key in data:
-        if key not in _TYPES and key not in _LISTS:
-            raise errors.ConfigError(f"{path}: unknown key {key!r}")
-    return data
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        if name not in _FIELDS and name not in _LISTS:
+            hint = _did_you_mean(name, KEY_NAMES)
+            raise errors.ConfigError(f"{path}: unknown key {name!r}{hint}")
+        values[_FIELDS.get(name, name)] = value
+    return values
 
 
 def _read_env() -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for name in _TYPES:
-        variable = f"TETHER_{name.upper()}"
-        raw = os.environ.get(variable)
-        if raw is not None and raw != "":
-            values[name] = utf8(raw, variable, errors.ConfigError)
+    for variable, raw in os.environ.items():
+        if not variable.startswith("TETHER_") or raw == "" or variable in _OTHER_VARIABLES:
+            continue
+        name = _FIELDS.get(variable[len("TETHER_") :].lower()) if variable.isupper() else None
+        if name is None:
+            _warn_unknown(variable)
+        elif name not in values or variable == f"TETHER_{key(name).upper()}":
+            values[name] = utf8(raw, variable, errors.ConfigError)  # the new name wins
     if "base_url" not in values and os.environ.get("ANTHROPIC_BASE_URL"):
         values["base_url"] = utf8(os.environ["ANTHROPIC_BASE_URL"], "ANTHROPIC_BASE_URL")
     if os.environ.get("TETHER_MCP_CONFIG"):
@@ -191,6 +223,27 @@ def _read_env() -> dict[str, Any]:
     if any(rules.values()):
         values["permissions"] = permissions.layer(**rules, where="TETHER_{}")
     return values
+
+
+def env_variable(name: str) -> str | None:
+    """The TETHER_* variable that sets field `name` now, if one does (new name first)."""
+    for variable in (f"TETHER_{key(name).upper()}", f"TETHER_{name.upper()}"):
+        if os.environ.get(variable):
+            return variable
+    return None
+
+
+def _warn_unknown(variable: str) -> None:
+    """A TETHER_ variable that is no setting but looks like one is probably a typo."""
+    known = [f"TETHER_{k.upper()}" for k in KEY_NAMES] + sorted(_OTHER_VARIABLES)
+    hint = _did_you_mean(variable, known)
+    if hint:
+        log.warning("%s is not a tether setting%s", variable, hint)
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _split(text: str) -> list[str]:
@@ -238,104 +291,23 @@ def _convert(name: str, value: Any, source: str) -> Any:
     kind = _TYPES[name]
     where = _where(name, source)
     try:
-        converted = _parse(kind, value)
+        converted = parse(kind, value, from_text=source == "env")
     except (TypeError, ValueError):
-        raise errors.ConfigError(f"{where} must be {_KIND_WORDS[kind]}, not {value!r}") from None
+        raise errors.ConfigError(f"{where} must be {KIND_WORDS[kind]}, not {value!r}") from None
     if name in _POSITIVE and converted <= 0:
         raise errors.ConfigError(f"{where} must be greater than 0, not {value!r}")
     if kind is str and not converted.strip():
         raise errors.ConfigError(f"{where} must not be empty")
-    return _CHECKS.get(name, lambda v, w: v)(converted, where)
+    return CHECKS.get(name, lambda v, w: v)(converted, where)
 
 
 def _where(name: str, source: str) -> str:
     """How the person wrote the setting: a flag, a variable, or a key of a file."""
     if source == "flag":
-        return _FLAGS.get(name, "--" + name.replace("_", "-"))
-    return f"TETHER_{name.upper()}" if source == "env" else f"{source}: {name}"
-
-
-def existing_dir(value: str, where: str) -> str:
-    """`value` as an absolute path, if it names a directory; ConfigError naming `where`."""
-    path = Path(value).expanduser()
-    if not path.exists():
-        raise errors.ConfigError(f"{where} {value}: the directory does not exist")
-    if not path.is_dir():
-        raise errors.ConfigError(f"{where} {value}: is a file, not a directory")
-    return str(path.resolve())
-
-
-def _one_of(*allowed: str) -> Any:
-    def check(value: str, where: str) -> str:
-        if value not in allowed:
-            words = ", ".join(allowed[:-1]) + f" or {allowed[-1]}"
-            raise errors.ConfigError(f"{where} must be {words}, not {value!r}")
-        return value
-
-    return check
-
-
-def _share(value: float, where: str) -> float:
-    if value > 1:
-        raise errors.ConfigError(f"{where} must be a share of the window, at most 1, not {value}")
-    return value
-
-
-def _window(value: int, where: str) -> int:
-    if value < 1024:
-        raise errors.ConfigError(f"{where} must be at least 1024 tokens, not {value}")
-    return value
-
-
-def _url(value: str, where: str) -> str:
-    if not value.startswith(("http://", "https://")):
-        raise errors.ConfigError(f"{where} must be an http:// or https:// URL, not {value!r}")
-    return value
-
-
-_FLAGS = {
-    "token_budget": "--budget", "timeout_s": "--timeout", "pids_limit": "--pids",
-    "mcp_timeout_s": "--mcp-timeout",
-}  # fmt: skip
-
-
-def _size(value: str, where: str) -> str:
-    try:
-        parse_size(value)
-    except ValueError:
-        raise errors.ConfigError(
-            f"{where} must be a size such as 64m, 500k or 1g, not {value!r}"
-        ) from None
-    return value
-
-
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?\s*", re.IGNORECASE)
-_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-
-
-def parse_size(text: str) -> int:
-    """Bytes in a size written as Docker does (binary units): 100000, 500k, 64m, 1.5g."""
-    match = _SIZE.fullmatch(text)
-    if match is None:
-        raise ValueError(f"not a size: {text!r}")
-    size = int(float(match[1]) * _UNITS[match[2].lower()])
-    if size <= 0:
-        raise ValueError(f"not a positive size: {text!r}")
-    return size
-
-
-THINKING = ("adaptive", "off")
-EFFORTS = ("low", "medium", "high", "xhigh", "max")  # the SDK's OutputConfigParam.effort
-_CHECKS = {
-    "workspace": existing_dir,
-    "base_url": _url,
-    "max_output": _size,
-    "copy_limit": _size,
-    "thinking": _one_of(*THINKING),
-    "effort": _one_of(*EFFORTS),
-    "compact_threshold": _share,
-    "context_window": _window,
-}
+        return "--" + key(name).replace("_", "-")
+    if source == "env":
+        return env_variable(name) or f"TETHER_{key(name).upper()}"
+    return f"{source}: {key(name)}"
 
 
 def _mcp_sources(value: Any, source: str) -> tuple[str, ...]:
@@ -370,20 +342,3 @@ def _rules(value: Any, source: str) -> tuple[str, ...]:
         if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
             raise errors.ConfigError(f"{where}.{decision} must be a list of tool names or globs")
     return permissions.layer(**value, where=where + ".{}")
-
-
-def _parse(kind: type, value: Any) -> Any:
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if str(value).lower() in ("1", "true", "yes", "on"):
-            return True
-        if str(value).lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(value)
-    if isinstance(value, bool) or (kind is str and not isinstance(value, str)):
-        raise TypeError(value)
-    return kind(value)
-
-
-_KIND_WORDS = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}

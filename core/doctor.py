@@ -119,7 +119,10 @@ def _check_registry(client: Any, image: str) -> Check:
     try:
         client.images.get_registry_data(image)
     except Exception as exc:
+        from .sandbox.images import advice, local_images
+
         problem, remedy = _registry_problem(exc, image)
+        remedy = f"{remedy}; or {advice(local_images(client.api))}"
         return Check("image", FAIL, f"{image} is not present locally, and {problem}", remedy)
     return Check("image", OK, f"{image} is not present locally; will be pulled on first use")
 
@@ -161,7 +164,7 @@ def check_data_dir() -> Check:
     try:
         directory = paths.data_dir()
     except errors.HomeMissing as exc:
-        return Check("data dir", FAIL, str(exc), "create that directory, or unset TETHER_HOME")
+        return Check("data dir", FAIL, str(exc), "point TETHER_HOME at a directory, or unset it")
     existing = _nearest_existing(directory)
     try:
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".tether-doctor-"):

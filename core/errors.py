@@ -4,6 +4,12 @@ built-in it resembles, so callers can catch either. `exit_codes` maps them."""
 from __future__ import annotations
 
 import errno
+import re
+
+
+def kind(exc: BaseException) -> str:
+    """An error's kind in the log's words: ImageNotFound becomes image_not_found."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
 
 
 class TetherError(Exception):
@@ -19,7 +25,7 @@ class ConfigError(TetherError, ValueError):
 
 
 class HomeMissing(TetherError, FileNotFoundError):
-    """TETHER_HOME names a directory that does not exist."""
+    """The data directory (TETHER_HOME) is unusable: a file, or cannot be created."""
 
 
 class SessionNotFound(TetherError, LookupError):
@@ -116,4 +122,5 @@ _REMEDIES = {
     errno.EROFS: "remount it writable",
     errno.EACCES: "make it writable",
     errno.EPERM: "make it writable",
+    errno.ENOTDIR: "a part of that path is a file, not a directory",
 }

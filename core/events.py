@@ -8,8 +8,8 @@ way in from disk.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import field
+from collections.abc import Iterable, Mapping
+from dataclasses import field, replace
 from typing import Any, ClassVar, Literal
 
 from .event_base import SCHEMA_VERSION as SCHEMA_VERSION
@@ -58,6 +58,45 @@ class SessionCreated(Event):
     permissions: tuple[str, ...] = ()  # DECISION:PATTERN rules, the first match winning
     parent: str | None = None  # the session this one is a fork of
     parent_seq: int | None = None  # the parent's last event this one carries
+
+    def updated(self, changes: Mapping[str, Any]) -> SessionCreated:
+        """These settings with a `session.updated`'s changes applied; a change that names
+        no setting, or has the wrong type for it, is skipped."""
+        valid = {}
+        for name, value in changes.items():
+            if name not in UPDATABLE:
+                continue
+            try:
+                valid[name] = wire.field_value(SessionCreated, name, value)
+            except InvalidEvent:
+                continue
+        return replace(self, **valid)
+
+
+# What `resume` may change: the settings a session is not stuck with.
+UPDATABLE = frozenset(
+    {"model", "image", "max_turns", "max_tokens", "token_budget", "budget_usd", "timeout_s"}
+)
+
+
+@_event
+class SessionUpdated(Event):
+    """Settings changed by `resume` (image, model, limits), from the next turn on;
+    `changes` holds only what changed, by the names `session.created` uses."""
+
+    TYPE: ClassVar[str] = "session.updated"
+    changes: Mapping[str, Any]
+
+
+def effective_settings(events: Iterable[Event]) -> SessionCreated | None:
+    """The session's settings now: its `session.created` with every update applied."""
+    settings: SessionCreated | None = None
+    for event in events:
+        if isinstance(event, SessionCreated) and settings is None:
+            settings = event
+        elif isinstance(event, SessionUpdated) and settings is not None:
+            settings = settings.updated(event.changes)
+    return settings
 
 
 @_event
@@ -277,12 +316,16 @@ class SessionError(Event):
     message: str
     retry_status: Literal["retrying", "exhausted", "terminal"]
     mcp_server_name: str | None = None  # for mcp_connection_failed_error
+    retry_in_ms: int | None = None  # retrying: how long the harness waits before the next try
+    attempt: int | None = None  # retrying or exhausted: which try this was (1, 2, ...)
+    attempts: int | None = None  # ... of how many allowed
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
     for cls in (
         SessionCreated,
+        SessionUpdated,
         UserMessage,
         UserInterrupt,
         ModelRequestStart,

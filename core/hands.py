@@ -9,26 +9,61 @@ about containers.
 
 from __future__ import annotations
 
+import codecs
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import errors
 from . import events as ev
 from .checkpoints import CHANGES_FILES, SessionWorkspace
-from .config import parse_size
+from .config_values import parse_size
+from .outcomes import INTERRUPTED_RESULT
 from .request import cached_tools
 from .sandbox.protocol import Resources, Sandbox, ToolResult
 from .sandbox.tools import TOOL_SPECS, check_input
 
 log = logging.getLogger(__name__)
 
+STOPPED_NOTE = (
+    "[stopped ({reason}) after {s:.1f} s, with the output above so far: it may have done "
+    "part of its work; check its effects before running it again]"
+)
+PARTIAL_OUTPUT_CHARS = 32 * 1024  # of an interrupted call's output, the end kept in its result
 LOST_RESULT = (
     "The sandbox container was lost ({reason}). Files in /workspace are kept, but the "
     "shell's state (working directory, variables, background jobs) was reset; the next "
     "call gets a fresh container."
 )
+
+
+@dataclass
+class RunningCall:
+    """The call `Hands` is running: when it began, whether the sandbox has started it
+    (provisioning comes first), and the output seen so far (the end of it)."""
+
+    use_id: str
+    started: float = field(default_factory=time.monotonic)
+    executing: bool = False
+    output: str = ""
+
+    def add_output(self, chunk: str) -> None:
+        self.output = (self.output + chunk)[-PARTIAL_OUTPUT_CHARS:]
+
+    def stopped(self, reason: str) -> ev.AgentToolResult:
+        """The result of this call stopped while it ran: its output so far (when it had
+        any) and its true duration."""
+        seconds = time.monotonic() - self.started
+        content = INTERRUPTED_RESULT
+        if self.output.strip():
+            note = STOPPED_NOTE.format(reason=reason, s=seconds)
+            content = self.output.rstrip("\n") + "\n" + note
+        return ev.AgentToolResult(
+            tool_use_id=self.use_id, content=content, is_error=True,
+            duration_ms=int(seconds * 1000),
+        )  # fmt: skip
 
 
 def resources_for(session_id: str, settings: ev.SessionCreated) -> Resources:
@@ -60,7 +95,7 @@ class Hands:
         sandbox: Sandbox,
         resources: Resources,
         record: Callable[[ev.Event], None],
-        on_output: Callable[[bytes], None] | None = None,
+        on_output: Callable[[str], None] | None = None,
         tools: Iterable[str] = (),
         workspace: SessionWorkspace | None = None,
     ) -> None:
@@ -70,6 +105,7 @@ class Hands:
         self.on_output = on_output  # a bash command's output as it comes, for a live view
         self.workspace = workspace
         self.container: str | None = None  # the one recorded as provisioned, if any
+        self.current: RunningCall | None = None  # the call under way, if any
         names = set(tools)
         specs = [spec.to_api() for spec in TOOL_SPECS if spec.name in names]
         self.definitions: tuple[Mapping[str, Any], ...] = tuple(cached_tools(specs))
@@ -92,20 +128,24 @@ class Hands:
                 self.record(event)
 
     def run(self, use_id: str, name: str, tool_input: Mapping[str, Any]) -> ev.AgentToolResult:
-        """Run one call; a bad call or a lost container is an error result, not an error."""
-        started = time.monotonic()
+        """Run one call; a bad call or a lost container is an error result, not an error.
+
+        While it runs, `current` says how far it got, for a harness that is stopped.
+        """
+        call = self.current = RunningCall(use_id)
         problem = check_input(name, tool_input)
         if self.workspace is not None and name in CHANGES_FILES:
             self.workspace.pending = use_id
         if problem is not None:
             result = ToolResult(content=problem, is_error=True)
         else:
-            result = self._run_in_sandbox(name, tool_input)
+            result = self._run_in_sandbox(name, tool_input, _watch(call, self.on_output))
+        self.current = None
         return ev.AgentToolResult(
             tool_use_id=use_id,
             content=result.content,
             is_error=result.is_error,
-            duration_ms=int((time.monotonic() - started) * 1000),
+            duration_ms=int((time.monotonic() - call.started) * 1000),
             truncated=result.truncated,
         )
 
@@ -125,11 +165,15 @@ class Hands:
         if container is not None and reason is not None:
             self.record(ev.SandboxReleased(container_id=container, reason=reason))
 
-    def _run_in_sandbox(self, name: str, tool_input: Mapping[str, Any]) -> ToolResult:
+    def _run_in_sandbox(
+        self, name: str, tool_input: Mapping[str, Any], on_output: Callable[[bytes], None]
+    ) -> ToolResult:
         try:
             if self.container is None:
                 self._provision()
-            return self.sandbox.execute(name, tool_input, self.on_output)
+            if self.current is not None:
+                self.current.executing = True
+            return self.sandbox.execute(name, tool_input, on_output)
         except errors.SandboxLost as exc:  # even while it was being provisioned
             self.record(ev.SandboxLost(container_id=self.container or "", reason=str(exc)))
             self.container = None
@@ -153,3 +197,18 @@ class Hands:
             prepared = self.workspace.prepare(image_ready)
             if prepared is not None:
                 self.record(prepared)
+
+
+def _watch(call: RunningCall, on_output: Callable[[str], None] | None) -> Callable[[bytes], None]:
+    """The output callback the sandbox gets: it decodes the chunks (a character split
+    between two is joined), keeps the end for `call`, and passes the text on."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def seen(chunk: bytes) -> None:
+        text = decoder.decode(chunk)
+        if text:
+            call.add_output(text)
+            if on_output is not None:
+                on_output(text)
+
+    return seen

@@ -35,8 +35,9 @@ from .interrupts import InterruptGuard
 from .mcp_client import MCPClients
 from .model import ModelClient, ModelRequest, ModelResponse
 from .open_calls import OpenCalls
-from .outcomes import INTERRUPTED_RESULT, STOP_NOTICES, Limits, Observer, Outcome
+from .outcomes import INTERRUPTED_RESULT, NOT_RUN_RESULT, STOP_NOTICES, Limits, Observer, Outcome
 from .request import build_request
+from .sandbox.preflight import Preflight
 from .sandbox.protocol import Sandbox
 from .session import EventLog
 from .stop_reasons import (
@@ -49,7 +50,9 @@ from .stop_reasons import (
 )
 from .toolbox import Toolbox
 
-__all__ = ["INTERRUPTED_RESULT", "Harness", "Limits", "Observer", "Outcome"]
+__all__ = ["INTERRUPTED_RESULT", "NOT_RUN_RESULT", "Harness", "Limits", "Observer", "Outcome"]
+
+SETTLE_S = 5.0  # the longest a run that has ended waits for its preflight to end
 
 # Makes the handle on a session's workspace and its checkpoints: (id, settings, events).
 Workspaces = Callable[[str, ev.SessionCreated, list[ev.Event]], SessionWorkspace]
@@ -95,6 +98,7 @@ class Harness:
         self._loaded = False  # the log is read: what comes now is this run's
         self._cuts_in_a_row = 0
         self._guard = InterruptGuard(self.limits.timeout_s)
+        self._checking: Preflight | None = None  # the sandbox's check, until the run ends
 
     # -- the run ---------------------------------------------------------------
 
@@ -107,6 +111,8 @@ class Harness:
                 return self._wake_locked(prompt)
         finally:
             self.session.lock.release()
+            if self._checking is not None:
+                self._checking.settle(SETTLE_S)
 
     def _wake_locked(self, prompt: str | None) -> Outcome:
         self._load(self.session.read())
@@ -122,6 +128,7 @@ class Harness:
                 self.open_calls.close_after_crash(list(self.context.open_tool_uses), cut_result)
             self._take_prompt(prompt)
             self.tools.hands.wake()
+            self._start_preflight()
             stop_reason = self._loop()
         except errors.Interrupted as exc:
             return self._stop_interrupted(exc)
@@ -144,12 +151,13 @@ class Harness:
             raise errors.LogCorrupt(
                 f"session {self.session.id} does not start with session.created"
             )
-        self.settings = settings = events[0]
+        self.settings = settings = ev.effective_settings(events) or events[0]
         workspace = self.workspaces and self.workspaces(self.session.id, settings, events)
         resources = resources_for(self.session.id, settings)
         hands = Hands(
-            self.sandbox, resources, self._append, tools=settings.tools, workspace=workspace
-        )
+            self.sandbox, resources, self._append, self.observer.output, tools=settings.tools,
+            workspace=workspace,
+        )  # fmt: skip
         files = paths.session_files(self.session.id)
         self.tools = Toolbox(settings, hands, self.mcp, self._append, files)
         self.tools.load(events)
@@ -228,6 +236,22 @@ class Harness:
         self.calls.call(request, record, turn=self.turn)
         return got[0]
 
+    # -- the preflight -----------------------------------------------------------
+
+    def _start_preflight(self) -> None:
+        """Check the sandbox could start, alongside the first request (if tools may run)."""
+        hands = self.tools.hands
+        if hands.definitions:
+            resources, check = hands.resources, self.sandbox.check
+            preflight = Preflight(lambda: check(resources), self._cancel_request)
+            self.calls.preflight = self._checking = preflight.start()
+
+    def _cancel_request(self) -> None:
+        """Called from the preflight's thread when it failed: stop a request under way."""
+        preflight = self.calls.preflight
+        assert preflight is not None and preflight.error is not None
+        self._guard.cancel(preflight.error, lambda: self.calls.asking)
+
     def _handle_stop_reason(self, response: ModelResponse) -> str | None:
         """Record what the response's stop reason calls for; a stop reason ends the run."""
         cut = response.stop_reason in CUT_STOPS
@@ -271,11 +295,9 @@ class Harness:
             self.tools.release(None)
             raise exc  # the log cannot take more events; it reads as crashed, and resumable
         self.calls.end_span(is_error=True, stop_reason="error", turn=self.turn)
-        self.open_calls.close_running(list(self.context.open_tool_uses), type(exc).__name__)
+        self.open_calls.close_running(list(self.context.open_tool_uses), errors.kind(exc))
         self._append(
-            ev.SessionError(
-                error_type=type(exc).__name__, message=str(exc), retry_status="terminal"
-            )
+            ev.SessionError(error_type=errors.kind(exc), message=str(exc), retry_status="terminal")
         )
         self.tools.release("error")
         self._append(ev.StatusIdle(stop_reason="error"))

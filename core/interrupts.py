@@ -18,7 +18,8 @@ harness once it has started.
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -32,6 +33,16 @@ REASONS = {
 }
 
 
+class Cancelled(BaseException):
+    """Raised in the main thread, from another thread's finding (`InterruptGuard.cancel`),
+    to stop a blocking call. A BaseException for the reason `Interrupted` is one: the
+    SDKs below must not wrap it."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class InterruptGuard:
     """Installs the handlers for one run; use as a context manager."""
 
@@ -42,6 +53,9 @@ class InterruptGuard:
         self._pending: Interrupted | None = None
         self._previous: dict[int, object] = {}
         self._handed_over = False  # an inner guard has taken over: keep signals for it
+        self._cancel: tuple[Exception, Callable[[], bool]] | None = None
+        self._lock = threading.Lock()  # orders a cancel against the handlers going away
+        self._active = False
 
     def __enter__(self) -> InterruptGuard:
         outer = _guard_behind(signal.getsignal(signal.SIGTERM))
@@ -50,6 +64,8 @@ class InterruptGuard:
         for signum in REASONS:
             if signal.getsignal(signum) != signal.SIG_IGN:
                 self._previous[signum] = signal.signal(signum, self._handle)
+        self._previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, self._handle_cancel)
+        self._active = True
         if outer is not None:
             self._pending, outer._pending = outer._pending, None
         if self.timeout_s:
@@ -57,6 +73,8 @@ class InterruptGuard:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            self._active = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)  # type: ignore[arg-type]
@@ -72,6 +90,23 @@ class InterruptGuard:
         if self._depth == 0 and self._pending is not None:
             pending, self._pending = self._pending, None
             self._deliver(pending)
+
+    def cancel(self, error: Exception, while_: Callable[[], bool]) -> None:
+        """From another thread: raise Cancelled(error) in the main thread, if `while_()`
+        still holds when it gets there and no append is under way (else nothing)."""
+        with self._lock:
+            if not self._active:
+                return  # the handlers are gone: SIGUSR1 would end the process
+            self._cancel = (error, while_)
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGUSR1)
+
+    def _handle_cancel(self, signum: int, frame: FrameType | None) -> None:
+        if self._cancel is None or self.delivered is not None or self._depth:
+            return
+        error, while_ = self._cancel
+        if while_():
+            self._cancel = None
+            raise Cancelled(error)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.delivered is not None:

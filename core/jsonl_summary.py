@@ -70,10 +70,12 @@ def _summarize(session_id: str, directory: str) -> SessionSummary:
         raise errors.LogCorrupt(f"session {session_id}: the log does not start with a session")
     # Only a log whose last status is `running` (or none yet) can have a live harness,
     # so the other sessions' locks are not worth a look: 5,000 of them cost 40 ms.
-    running = status not in _STATUS_OF and lock_held(os.path.join(directory, LOCK_NAME))
+    kind = status["type"] if status else ""
+    running = kind not in _STATUS_OF and lock_held(os.path.join(directory, LOCK_NAME))
+    state = "running" if running else _STATUS_OF.get(kind, "crashed")
     return SessionSummary(
         id=session_id,
-        status="running" if running else _STATUS_OF.get(status or "", "crashed"),
+        status=state,
         created=first["ts"],
         last_activity=(last or first)["ts"],
         turns=_turns(end, size),
@@ -81,7 +83,21 @@ def _summarize(session_id: str, directory: str) -> SessionSummary:
         parent=first.get("parent"),
         parent_seq=first.get("parent_seq"),
         creation_seq=_number(first.get("creation_seq")),
+        stop_reason=_stop_reason(state, status),
     )
+
+
+def _stop_reason(state: str, status: dict[str, Any] | None) -> str | None:
+    """How the session ended: the last idle's reason (tether's own, which v2 keeps in
+    the object's `reason` when MA's `type` differs), `terminated`, or None."""
+    if state == "terminated":
+        return "terminated"
+    if state != "idle" or status is None:
+        return None
+    reason = status.get("stop_reason")
+    if isinstance(reason, dict):  # v2: MA's StopReason object
+        reason = reason.get("reason", reason.get("type"))
+    return reason if isinstance(reason, str) else None
 
 
 def _read_head(
@@ -122,8 +138,8 @@ def _cut_prompt(data: bytes, start: int) -> dict[str, Any] | None:
 
 def _read_tail(
     session_id: str, fd: int, size: int, data: bytes
-) -> tuple[dict[str, Any] | None, str | None, dict[str, Any] | None]:
-    """(last event, type of the last status event, last span.model_request_end), from the end."""
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None]:
+    """(last event, last status event, last span.model_request_end), from the end."""
     if data and not data.endswith(b"\n"):
         log.warning("session %s: skipping a torn last line", session_id)
     while True:
@@ -136,7 +152,7 @@ def _read_tail(
         status = status or _find(data, _STATUS_MARK, "session.status_", lo, hi, data.rfind)
         end = _find(data, _END_MARK, ModelRequestEnd.TYPE, lo, hi, data.rfind)
         if (status and end) or len(data) == size or len(data) >= _TAIL_LIMIT:
-            return last, status["type"] if status else None, end
+            return last, status, end
         grown = min(size, len(data) * 4)
         data = os.pread(fd, grown, size - grown)
 
@@ -193,12 +209,14 @@ _PARENT = re.compile(rb',"parent":"([^"\\]+)","parent_seq":(\d+)[,}]')
 _CREATION_SEQ = re.compile(rb',"creation_seq":(\d+)[,}]')  # early in a session.created line
 _CREATED = SessionCreated.TYPE.encode()
 _TIME_KEY = {1: "ts", 2: "processed_at"}  # the envelope's time, by schema version
+# Lines whose fields a summary needs beyond the envelope (the prompt, the stop reason).
+_DECODED_TYPES = (_USER_MARK[1:-1], StatusIdle.TYPE.encode())
 
 
 def _peek(line: bytes) -> dict[str, Any] | None:
     """A line read just enough for a summary: its time and type (and turn, if it has one)."""
     envelope = _ENVELOPE.match(line)
-    if envelope is None or envelope[2] == _USER_MARK[1:-1]:
+    if envelope is None or envelope[2] in _DECODED_TYPES:
         return _decode(line)
     found: dict[str, Any] = {"ts": envelope[1].decode(), "type": envelope[2].decode()}
     if envelope[2] == _END_MARK[1:-1]:

@@ -24,6 +24,10 @@ OTHER_COMMAND_WAIT_S = 15.0  # how long another `kill` or `rm` may hold the lock
 
 def kill(session: EventLog, grace_s: float = 10.0) -> str:
     """Stop the session; returns what was done ("stopped", "cleaned up", "already terminated")."""
+    finished = None if session.lock.held() else last_status(session)
+    if isinstance(finished, ev.StatusIdle):  # nothing runs, and how it ended stays true
+        remove_containers(session.id)
+        return f"not running (idle, {finished.stop_reason}): nothing to stop"
     stopped = stop_harness(session, grace_s)
     session.lock.acquire(wait_s=2.0, role="kill")
     try:

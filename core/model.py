@@ -170,6 +170,9 @@ class AnthropicModel:
         import anthropic  # here, not at the top: see the module docstring
 
         # No SDK retries: the harness retries, so that each attempt is in the log.
+        self._host = _host_of(
+            base_url or os.environ.get("ANTHROPIC_BASE_URL") or "api.anthropic.com"
+        )
         self._client = anthropic.Anthropic(
             api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s
         )
@@ -188,7 +191,7 @@ class AnthropicModel:
         except errors.TetherError:
             raise
         except Exception as exc:
-            raise _translate(exc) from exc
+            raise _translate(exc, self._host) from exc
 
 
 class _CallbackFailed(Exception):
@@ -298,17 +301,26 @@ def _usage(usage: Any) -> Usage:
     )
 
 
-def _translate(exc: Exception) -> errors.ModelError:
+def _host_of(url: str) -> str:
+    """The host (and port) of an endpoint, as a person would name it."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url if "//" in url else f"//{url}").netloc or url
+
+
+def _translate(exc: Exception, host: str = "the API") -> errors.ModelError:
     """One of our errors for anything the SDK or its HTTP client raised."""
     import anthropic
 
     if isinstance(exc, anthropic.APIStatusError):
         return _status_error(exc)
     transport = _http_errors(exc)
+    cause = _root_cause(exc)
     if isinstance(exc, anthropic.APITimeoutError) or "TimeoutException" in transport:
-        return RetryableModelError(f"the model API timed out: {exc}", error_type="timeout_error")
+        message = f"the model API at {host} timed out: {cause}"
+        return RetryableModelError(message, error_type="timeout_error")
     if isinstance(exc, anthropic.APIConnectionError) or "TransportError" in transport:
-        message = f"the connection to the model API failed: {exc}"
+        message = f"the connection to the model API at {host} failed: {cause}"
         return RetryableModelError(message, error_type="connection_error")
     if isinstance(exc, ValueError):  # the SDK could not parse the streamed tool input
         message = f"the model API sent a malformed response: {exc}"
@@ -325,7 +337,8 @@ def _status_error(exc: Any) -> errors.ModelError:
         )
     if _should_retry(exc):
         retry_after = _retry_after_s(exc.response.headers)
-        message = f"the model API is unavailable ({status} {kind}): {detail}"
+        words = kind.removesuffix("_error").replace("_", " ")
+        message = f"{status} {words}" + (f": {detail}" if detail.lower() != words else "")
         return RetryableModelError(
             message, error_type=kind, retry_after_s=retry_after, status_code=status
         )
@@ -361,6 +374,18 @@ def _retry_after_s(headers: Mapping[str, str]) -> float | None:
         except (KeyError, ValueError):
             continue
     return None
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost reason (`Connection refused`), not the wrappers' own words."""
+    seen = exc
+    for _ in range(8):
+        inner = seen.__cause__ or seen.__context__
+        if inner is None:
+            break
+        seen = inner
+    text = getattr(seen, "strerror", None) or str(seen) or str(exc) or type(exc).__name__
+    return str(text).splitlines()[0][:300]
 
 
 def _http_errors(exc: Exception) -> set[str]:

@@ -24,6 +24,7 @@ class OpenCalls:
         self.approvals = approvals
         self.gate = gate
         self.append = append
+        self.running: str | None = None  # the call being run now
 
     def run(self, open_ids: Sequence[str]) -> bool:
         """Run the open calls in order, each once its permission allows; False when one
@@ -34,7 +35,9 @@ class OpenCalls:
                 return False
             if verdict.kind == RUN:
                 call = self.approvals.calls[use_id]
+                self.running = use_id
                 self.append(self.tools.run(call))
+                self.running = None
                 if call.server is None:  # a sandbox call may change files: a checkpoint
                     self.tools.hands.checkpoint(use_id, call.name)
             else:
@@ -52,11 +55,19 @@ class OpenCalls:
             self.append(self.error_result(use_id, message))
 
     def close_running(self, open_ids: Sequence[str], reason: str) -> None:
-        """The call that was running may have run in part; the ones after it did not run.
-        A call that waited for a decision stays open, to be asked again on resume."""
-        for index, use_id in enumerate(self.approvals.before_question(open_ids)):
-            message = INTERRUPTED_RESULT if index == 0 else NOT_RUN_RESULT.format(reason=reason)
-            self.append(self.error_result(use_id, message))
+        """The call that was running may have run in part (its output so far is kept); a
+        call the sandbox never started, and the ones after it, did not run. A call that
+        waited for a decision stays open, to be asked again on resume."""
+        call = self.tools.hands.current  # the sandbox's side: how far the call got
+        for use_id in self.approvals.before_question(open_ids):
+            if use_id != self.running:
+                self.append(self.error_result(use_id, NOT_RUN_RESULT.format(reason=reason)))
+            elif call is None or call.use_id != use_id:  # an MCP call: it may have run
+                self.append(self.error_result(use_id, INTERRUPTED_RESULT))
+            elif call.executing:
+                self.append(call.stopped(reason))
+            else:  # the sandbox was still starting: the call itself never began
+                self.append(self.error_result(use_id, NOT_RUN_RESULT.format(reason=reason)))
 
     def close_unrun(self, open_ids: Sequence[str], reason: str) -> None:
         """A stopped turn's calls never run: each gets a result saying so."""

@@ -38,6 +38,9 @@ class Observer(Protocol):
     def thinking(self, delta: str) -> None:
         """A piece of the model's thinking as it streams in ("" starts a thinking block)."""
 
+    def output(self, chunk: str) -> None:
+        """A piece of the running tool call's output as it arrives, before it is recorded."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class Limits:

@@ -13,14 +13,17 @@ APP_NAME = "tether"
 def data_dir() -> Path:
     """The data directory: `$TETHER_HOME` if set, else platformdirs' user data dir.
 
-    A `TETHER_HOME` that does not exist is an error rather than something to
-    create, because a typo there would otherwise scatter sessions around.
+    A `TETHER_HOME` that does not exist yet is created (0700) when the first session
+    is; one that names a file is an error that says so.
     """
     override = os.environ.get("TETHER_HOME")
     if override:
         path = Path(override).expanduser()
-        if not path.is_dir():
-            raise HomeMissing(f"TETHER_HOME={override} is not a directory")
+        if path.exists() and not path.is_dir():
+            raise HomeMissing(
+                f"TETHER_HOME={override} is a file, not a directory: "
+                "point TETHER_HOME at a directory (it is created if missing), or unset it"
+            )
         return path
     from platformdirs import user_data_path
 

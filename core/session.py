@@ -153,15 +153,20 @@ def creation_key(
     return (creation_seq or 0, created or "", session_id)
 
 
-def resolve_prefix(ids: Iterable[str], prefix: str) -> str:
-    """The one id that is `prefix` or starts with it."""
+def resolve_prefix(
+    ids: Iterable[str], prefix: str, order: Callable[[str], tuple[int, str, str]] | None = None
+) -> str:
+    """The one id that is `prefix` or starts with it. An ambiguous prefix lists its
+    matches newest first, as `ls` does: by `order` (an id's `creation_key`) if given,
+    else by id (tether's ids sort by time)."""
     ids = list(ids)
     if prefix in ids:
         return prefix
-    matches = sorted(i for i in ids if i.startswith(prefix)) if prefix else []
+    matches = [i for i in ids if i.startswith(prefix)] if prefix else []
     if not matches:
         raise errors.SessionNotFound(f"no session matches {prefix!r}")
     if len(matches) > 1:
+        matches.sort(key=order or (lambda i: creation_key(None, None, i)), reverse=True)
         shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
         raise errors.AmbiguousSession(
             f"{prefix!r} matches {len(matches)} sessions ({shown}); give more characters"

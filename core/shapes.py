@@ -66,7 +66,8 @@ MA_ERROR_TYPES = {
 MODEL_REQUEST_FAILED = frozenset({
     "api_error", "timeout_error", "connection_error", "invalid_response",
     "incomplete_stream", "invalid_request_error", "request_too_large", "not_found_error",
-    "authentication_error", "permission_error", "ModelError", "AuthError",
+    "authentication_error", "permission_error", "model_error", "auth_error",
+    "ModelError", "AuthError",  # as logs before errors.kind wrote them
 })  # fmt: skip
 UNKNOWN_ERROR = "unknown_error"  # MA's own fallback: match on retry_status and message
 

@@ -77,7 +77,14 @@ class SessionStore:
 
     def resolve(self, prefix: str) -> str:
         """The one session id that is `prefix` or starts with it."""
-        return resolve_prefix(self.ids(), prefix)
+        return resolve_prefix(self.ids(), prefix, order=self._creation_order)
+
+    def _creation_order(self, session_id: str) -> tuple[int, str, str]:
+        """Where the session stands in creation order (see creation_key), for ambiguity."""
+        first = self._first(session_id)
+        if first is None:
+            return creation_key(None, None, session_id)
+        return creation_key(first.creation_seq, first.ts, session_id)
 
     def open(self, prefix: str) -> SessionLog:
         session = SessionLog(self.root / self.resolve(prefix))

@@ -1,5 +1,5 @@
 """What the read side shows about sessions: a summary per session for `ls`, and full
-statistics for `show`, from any store through the session protocols.
+statistics for `show` (core/stats.py), from any store through the session protocols.
 
 The JSONL store lists its sessions faster than the protocol allows, reading bytes
 (core/jsonl_summary.py); `summarize_log` is the same summary for any other store.
@@ -8,31 +8,22 @@ The JSONL store lists its sessions faster than the protocol allows, reading byte
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import errors
-from .catalog import Prices
-from .cost import Cost, CostMeter
 from .events import (
-    AgentMCPToolResult,
-    AgentMCPToolUse,
-    AgentToolResult,
-    AgentToolUse,
     Event,
     InvalidEvent,
     ModelRequestEnd,
     SessionCreated,
-    SessionError,
     StatusIdle,
-    Usage,
     UserMessage,
     parse_line,
 )
-from .session import EventLog, Store, creation_key, iter_events, last_of, status
+from .session import EventLog, Store, creation_key, last_of, last_status, status
 
 if TYPE_CHECKING:
     from .store import SessionLog
@@ -57,40 +48,11 @@ class SessionSummary:
     parent: str | None = None  # the session this one is a fork of, and the seq it was taken at
     parent_seq: int | None = None
     creation_seq: int | None = None  # see SessionCreated; `ls` shows the order, not the number
+    stop_reason: str | None = None  # how it ended: the last idle's, `terminated`, or None
 
     def to_dict(self) -> dict[str, Any]:
         body = asdict(self)
         del body["creation_seq"]
-        return body
-
-
-@dataclass(frozen=True, kw_only=True)
-class SessionStats:
-    """Everything `show` says about a session, from one pass over its log."""
-
-    id: str
-    status: str
-    settings: SessionCreated
-    created: str
-    last_activity: str
-    prompt: str = ""
-    turns: int = 0
-    usage: Usage = field(default_factory=Usage)
-    events: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-    tool_calls: dict[str, int] = field(default_factory=dict)
-    tool_errors: int = 0
-    errors: int = 0
-    stop_reason: str | None = None
-    cost: Cost = field(default_factory=Cost)
-
-    def to_dict(self) -> dict[str, Any]:
-        body = asdict(self)
-        body["cost"] = self.cost.to_dict()
-        body["settings"] = {
-            k: v for k, v in asdict(self.settings).items() if k not in ("seq", "id", "ts")
-        }
-        body["usage"]["total_tokens"] = self.usage.total
         return body
 
 
@@ -140,9 +102,10 @@ def summarize_log(session: EventLog) -> SessionSummary:
         return SessionSummary(id=session.id, status=BROKEN, turns=None)
     prompt = next((e.content for e in head if isinstance(e, UserMessage)), "")
     end = last_of(session, lambda event: isinstance(event, ModelRequestEnd))
+    state, last = status(session), last_status(session)
     return SessionSummary(
         id=session.id,
-        status=status(session),
+        status=state,
         created=head[0].ts,
         last_activity=session.read(-1)[0].ts,
         turns=end.turn if isinstance(end, ModelRequestEnd) else 0,
@@ -150,59 +113,17 @@ def summarize_log(session: EventLog) -> SessionSummary:
         parent=head[0].parent,
         parent_seq=head[0].parent_seq,
         creation_seq=head[0].creation_seq,
+        stop_reason=stop_reason(state, last),
     )
+
+
+def stop_reason(state: str, last: Event | None) -> str | None:
+    """How a session ended: its last idle's reason, `terminated`, or None (running)."""
+    if state == "terminated":
+        return "terminated"
+    return last.stop_reason if state == "idle" and isinstance(last, StatusIdle) else None
 
 
 def prompt_start(text: str) -> str:
     """The first PROMPT_CHARS of a prompt, its whitespace folded, for a one-line view."""
     return " ".join(text[: PROMPT_CHARS * 2].split())[:PROMPT_CHARS]
-
-
-# -- show ----------------------------------------------------------------------
-
-
-def session_stats(session: EventLog, prices: Mapping[str, Prices] | None = None) -> SessionStats:
-    """Settings, status, usage totals, cost and counts, from one pass over the whole log."""
-    with reading(session):
-        first = session.read(0, 1)
-    if not first or not isinstance(first[0], SessionCreated):
-        raise errors.LogCorrupt(f"session {session.id}: the log does not start with a session")
-    created = first[0]
-    meter = CostMeter(prices)
-    counts: Counter[str] = Counter()
-    tools: Counter[str] = Counter()
-    usage, turns, tool_errors, stop_reason, prompt = Usage(), 0, 0, None, ""
-    last: Event = created
-    with reading(session):
-        for event in iter_events(session):
-            last = event
-            counts[event.TYPE] += 1
-            meter.add(event)
-            if isinstance(event, ModelRequestEnd):
-                usage, turns = usage + event.usage, max(turns, event.turn)
-            elif isinstance(event, AgentToolUse | AgentMCPToolUse):
-                tools[event.api_name if isinstance(event, AgentMCPToolUse) else event.name] += 1
-            elif isinstance(event, AgentToolResult | AgentMCPToolResult):
-                tool_errors += event.is_error
-            elif isinstance(event, StatusIdle):
-                stop_reason = event.stop_reason
-            elif isinstance(event, UserMessage) and not prompt:
-                prompt = prompt_start(event.content)
-        now = status(session)
-    return SessionStats(
-        id=session.id,
-        status=now,
-        settings=created,
-        created=created.ts,
-        last_activity=last.ts,
-        prompt=prompt,
-        turns=turns,
-        usage=usage,
-        events=sum(counts.values()),
-        counts=dict(sorted(counts.items())),
-        tool_calls=dict(tools.most_common()),
-        tool_errors=tool_errors,
-        errors=counts[SessionError.TYPE],
-        stop_reason=stop_reason,
-        cost=meter.cost,
-    )

@@ -110,6 +110,13 @@ def schema(cls: type[Event]) -> tuple[dict[str, Any], frozenset[str]]:
     return _SCHEMAS[cls]
 
 
+def field_value(cls: type[Event], name: str, value: Any) -> Any:
+    """`value` checked and converted for the field `name` of `cls`; InvalidEvent if it
+    does not fit (a setting a `session.updated` changes is checked as the field is)."""
+    hints, _ = schema(cls)
+    return _check(cls.TYPE, name, hints[name], value)
+
+
 def _check(type_name: str, name: str, hint: Any, value: Any) -> Any:
     """Return `value` converted to the field's type, or raise InvalidEvent."""
     accepted = _ACCEPTED.get(hint)

@@ -137,7 +137,7 @@ def human_size(size: float) -> str:
 
 
 def _existing_dir(value: str, flag: str) -> str:
-    from .config import existing_dir
+    from .config_values import existing_dir
 
     if not value.strip():
         raise errors.UsageError(f"{flag} must not be empty")

@@ -67,7 +67,8 @@ class TimedAPI(FakeAPI):
 
 def rows(work: Path, runs: int = 5, calls: int = 60, sessions: int = 20) -> list[Row]:
     one = home(work, "harness")
-    return [*bench_first_request(one, runs), bench_gap(one, calls), *bench_resume(one, runs),
+    return [*bench_first_request(one, runs), bench_preflight(one, runs),
+            bench_gap(one, calls), *bench_resume(one, runs),
             *bench_concurrent(home(work, "concurrent"), sessions)]  # fmt: skip
 
 
@@ -101,6 +102,43 @@ def bench_first_request(data_dir: Path, runs: int) -> list[Row]:
         Row("run → first model request", ours, "ms", "bare SDK process, same request", bare,
             "≤ baseline + 150 ms", ours <= bare + 150),
     ]  # fmt: skip
+
+
+# -- a missing image: found before the model answers --------------------------------------
+
+SLOW_ANSWER = tool_use("bash", {"command": "ls"}, event_delay_s=0.25)  # about 2 s to stream
+
+
+def missing_image_ms(env: dict[str, str]) -> tuple[float, float]:
+    """(ms from `tether run` to its exit 7, ms the model takes to answer the same request)."""
+    with TimedAPI([SLOW_ANSWER, SLOW_ANSWER]) as api:
+        env = env | {"ANTHROPIC_BASE_URL": api.base_url}
+        started = time.perf_counter()
+        done = subprocess.run([*TETHER, "run", "-q", "--image", "tether-no-such:1", "hi"],
+                              env=env, capture_output=True)  # fmt: skip
+        ours = (time.perf_counter() - started) * 1000
+        assert done.returncode == 7, done.stderr
+        return ours, _answer_ms(api.base_url)
+
+
+def _answer_ms(base_url: str) -> float:
+    import anthropic
+
+    client = anthropic.Anthropic(api_key="sk-bench", base_url=base_url, max_retries=0)
+    started = time.perf_counter()
+    with client.messages.stream(
+        model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        stream.get_final_message()
+    return (time.perf_counter() - started) * 1000
+
+
+def bench_preflight(data_dir: Path, runs: int) -> Row:
+    measured = [missing_image_ms(env_for(data_dir)) for _ in range(max(1, runs // 2))]
+    ours = statistics.median(m[0] for m in measured)
+    answer = statistics.median(m[1] for m in measured)
+    return Row("missing image: run → exit 7", ours, "ms", "the model's answer to it", answer,
+               "< baseline (not paid)", ours < answer)  # fmt: skip
 
 
 def median_of(measure, runs: int) -> float:  # type: ignore[no-untyped-def]

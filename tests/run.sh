@@ -4,7 +4,7 @@
 #      zsh, fish and jq for the completion and README-snippet tests, nodejs and
 #      npm for an MCP server from npm, busybox-static for a sandbox image without
 #      bash or coreutils, openssh-server for DOCKER_HOST=ssh://, podman and
-#      catatonit for podman's Docker API);
+#      catatonit for podman's Docker API, tmux for the terminal tests);
 #   2. start dockerd unless an engine already answers;
 #   3. install tether with its test extras into .venv;
 #   4. build the offline test image (Debian minbase with git) unless it exists;
@@ -30,6 +30,8 @@ command -v npm >/dev/null || missing+=(npm)
 command -v podman >/dev/null || missing+=(podman)
 [[ -x /usr/libexec/podman/catatonit ]] || missing+=(catatonit)  # podman's --init
 command -v faketime >/dev/null || missing+=(faketime)  # libfaketime steps a run's clock
+command -v tmux >/dev/null || missing+=(tmux)  # the terminal tests read what a person sees
+command -v script >/dev/null || missing+=(bsdutils)  # ... and what a terminal gets, raw
 if ((${#missing[@]})); then
   echo "installing ${missing[*]}..." >&2
   # Installing must not start services (openssh-server would start a system sshd):

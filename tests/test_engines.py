@@ -177,4 +177,4 @@ def test_a_container_the_engine_will_not_start_is_an_error_that_says_why(
     assert "could not start the sandbox" in result.stderr and "rlimit" in result.stderr
     events = e2e.session_events()
     assert not e2e.of_type(events, ev.SandboxLost)
-    assert e2e.of_type(events, ev.SessionError)[-1].error_type == "SandboxError"
+    assert e2e.of_type(events, ev.SessionError)[-1].error_type == "sandbox_error"

@@ -45,6 +45,9 @@ class FakeSandbox:
         self.lose = False
         self.interrupt = False
 
+    def check(self, resources: Resources) -> None:
+        pass
+
     def provision(self, resources: Resources) -> Provisioned:
         self.provisioned += 1
         return Provisioned(container_id=f"fake{self.provisioned}", image=resources.image,
@@ -100,6 +103,9 @@ class Recorder:
         pass
 
     def thinking(self, delta: str) -> None:
+        pass
+
+    def output(self, chunk: str) -> None:
         pass
 
 

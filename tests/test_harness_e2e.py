@@ -49,7 +49,7 @@ def test_run_then_resume_sends_the_whole_history_in_order(api: FakeAPI, env: dic
     first = run(["run", "write a note"], env)
     assert first.returncode == 0, first.stderr
     session_id = only_session_id()
-    assert first.stdout.splitlines()[0].endswith(session_id)
+    assert first.stdout.splitlines()[0].split()[:2] == ["session", session_id]
 
     second = run(["resume", session_id[:6], "shout it"], env)
     assert second.returncode == 0, second.stderr
@@ -192,6 +192,21 @@ def test_tether_kill_after_a_crash_cleans_up(api, env, docker_client) -> None:  
     assert isinstance(session_events()[-1], ev.StatusTerminated)
 
 
+def running_in_sandbox(command: str) -> bool:
+    """Whether the session's container runs `command` (a call that has really started)."""
+    import docker
+
+    client = docker.from_env()
+    try:
+        label = f"tether.session={only_session_id()}"
+        for container in client.containers.list(filters={"label": label}):
+            if any(command in " ".join(p) for p in container.top()["Processes"]):
+                return True
+        return False
+    finally:
+        client.close()
+
+
 @pytest.mark.parametrize(
     "signum,code,reason",
     [
@@ -203,7 +218,7 @@ def test_signals_leave_the_session_idle_and_resumable(api, env, signum, code, re
     api.add(bash("sleep 60"), text("back"))
     harness = start(["run", "wait"], env)
     wait_for_event(ev.SandboxProvisioned)
-    time.sleep(0.3)
+    wait_for(lambda: running_in_sandbox("sleep 60"), 30, "the command to run")
     harness.send_signal(signum)
     assert finish(harness) == code
     events = session_events()

@@ -53,3 +53,69 @@ def test_pull_progress_follows_the_engine_messages() -> None:
         assert progress._progress is None
     finally:
         module.err = saved
+
+
+def terminal() -> tuple[Console, io.StringIO]:
+    buffer = io.StringIO()
+    return Console(file=buffer, force_terminal=True, width=60, height=20, color_system=None), buffer
+
+
+def region_text(observer: HumanObserver) -> str:
+    """What the live region shows right now."""
+    from tether.cli.live_view import _Region
+
+    assert observer.view is not None and observer.view._state is not None
+    console, _ = terminal()
+    with console.capture() as capture:
+        console.print(_Region(observer.view._state, console))
+    return capture.get()
+
+
+def test_a_running_tool_shows_a_spinner_its_clock_and_its_last_lines() -> None:
+    console, buffer = terminal()
+    observer = HumanObserver(console)
+    try:
+        observer.event(ev.ModelRequestStart(model="m"))
+        assert "waiting for the model" in region_text(observer)
+        observer.event(ev.AgentToolUse(tool_use_id="t1", name="bash", input={"command": "make"}))
+        observer.event(ev.ModelRequestEnd(model="m", turn=1))
+        shown = region_text(observer)
+        assert "bash running · " in shown and " ms" in shown
+        observer.output("".join(f"step {i}\n" for i in range(1, 9)))
+        shown = region_text(observer)
+        assert "step 8" in shown and "step 4" in shown and "step 3" not in shown  # the last 5
+        observer.event(ev.AgentToolResult(tool_use_id="t1", content="done\n[exit status 2]",
+                                          is_error=True, duration_ms=1500))  # fmt: skip
+        assert observer.view is not None and observer.view._state is None  # spinner gone
+    finally:
+        observer.close()
+    assert "  ⎿ ✗ exit 2 · 1.5 s · done" in buffer.getvalue()
+
+
+def test_streamed_text_settles_as_markdown_on_a_terminal() -> None:
+    console, buffer = terminal()
+    observer = HumanObserver(console)
+    try:
+        observer.event(ev.ModelRequestStart(model="m"))
+        observer.text("## Title\n\nsome **bold**")
+        assert "some" in region_text(observer)  # the last word waits (a key may go on)
+        observer.text(" text")
+        assert "some bold" in region_text(observer)
+        observer.event(ev.AgentMessage(content="## Title\n\nsome **bold** text"))
+        observer.event(ev.ModelRequestEnd(model="m", turn=1))
+    finally:
+        observer.close()
+    out = buffer.getvalue()
+    assert "some bold text" in out and "**" not in out and "##" not in out
+
+
+def test_quiet_keeps_only_the_last_answer(capsys) -> None:  # type: ignore[no-untyped-def]
+    from tether.cli.live import AnswerObserver
+
+    observer = AnswerObserver()
+    for content in ("thinking aloud", "The answer."):
+        observer.event(ev.ModelRequestStart(model="m"))
+        observer.event(ev.AgentMessage(content=content))
+        observer.event(ev.ModelRequestEnd(model="m", turn=1))
+    observer.close()
+    assert capsys.readouterr().out == "The answer.\n"

@@ -75,9 +75,10 @@ def test_ls_lists_sessions_newest_first() -> None:
     result = tether("ls")
     assert result.returncode == 0, result.stderr
     header, first, second = result.stdout.splitlines()
-    assert header.split()[:3] == ["ID", "STATUS", "CREATED"]
-    assert first.startswith("newer") and "terminated" in first and first.endswith("second one")
-    assert second.startswith("older") and " idle " in second and " 2 " in second
+    assert header.split()[:4] == ["ID", "STATUS", "OUTCOME", "CREATED"]
+    assert first.startswith("newer") and "terminated  killed" in first
+    assert first.endswith("second one")
+    assert second.startswith("older") and " idle        done " in second and " 2 " in second
     assert "\x1b" not in result.stdout  # piped: no colour codes
 
 
@@ -87,9 +88,11 @@ def test_ls_json_prints_one_object_per_session() -> None:
     rows = [json.loads(line) for line in tether("ls", "--json").stdout.splitlines()]
     assert [r["id"] for r in rows] == ["newer", "older"]
     assert rows[0].keys() == {
-        "id", "status", "created", "last_activity", "turns", "prompt", "parent", "parent_seq"
+        "id", "status", "created", "last_activity", "turns", "prompt", "parent", "parent_seq",
+        "stop_reason",
     }  # fmt: skip
     assert rows[0]["turns"] == 2 and rows[0]["status"] == "idle"
+    assert rows[0]["stop_reason"] == "end_turn"
     assert rows[0]["prompt"] == "fix the tests"
 
 
@@ -100,8 +103,11 @@ def test_show_gives_settings_status_usage_and_counts() -> None:
     make("abc123")
     result = tether("show", "abc")
     assert result.returncode == 0, result.stderr
-    for expected in ("abc123", "idle (end_turn)", "claude-test", "bash 1", "fix the tests"):
+    for expected in ("abc123", "idle · done (end_turn)", "claude-test", "bash 1", "fix the tests"):
         assert expected in result.stdout
+    assert "span.model_request_end" not in result.stdout  # counts by type: with --events
+    assert "      2  span.model_request_end" in tether("show", "abc", "--events").stdout
+    assert not [line for line in result.stdout.splitlines() if line != line.rstrip()]
     stats = json.loads(tether("show", "--last", "--json").stdout)
     assert stats["settings"]["model"] == "claude-test"
     assert stats["usage"]["input_tokens"] == 200 and stats["usage"]["total_tokens"] == 230
@@ -118,7 +124,8 @@ def test_tail_json_prints_the_raw_lines() -> None:
     lines = session.log_path.read_text().splitlines()
     assert tether("tail", "abc", "--json", "-n", "3").stdout.splitlines() == lines[-3:]
     assert tether("tail", "abc", "--json", "--since", "8").stdout.splitlines() == lines[8:]
-    assert tether("tail", "abc", "--json").stdout.splitlines() == lines[-10:]
+    assert tether("tail", "abc", "--json").stdout.splitlines() == lines  # all, for programs
+    assert tether("tail", "abc", "--json", "-n", "10").stdout.splitlines() == lines[-10:]
     assert tether("tail", "abc", "--json", "-n", "0").stdout == ""
 
 
@@ -127,7 +134,7 @@ def test_tail_renders_events_readably() -> None:
     out = tether("tail", "--last", "--since", "0").stdout
     assert "> fix the tests" in out
     assert "▸ bash  ls -la" in out
-    assert "⎿ f0" in out and "… 5 more lines" in out and "f8" not in out
+    assert "⎿ ✓ 0 ms\n    f0" in out and "… 5 more lines" in out and "f8" not in out
     assert "All green." in out
     assert "\x1b" not in out
 
@@ -231,12 +238,20 @@ def test_bad_input_gets_one_line_and_an_exit_code(
         assert says in one_error_line(result)
 
 
-def test_a_missing_tether_home_is_one_line(tmp_path: Path) -> None:
-    env = os.environ | {"TETHER_HOME": str(tmp_path / "typo")}
+def test_a_tether_home_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    env = os.environ | {"TETHER_HOME": str(tmp_path / "file")}
     for args in (["ls"], ["show", "x"], ["tail", "--last"], ["rm", "x"]):
         result = tether(*args, env=env)
         assert result.returncode == ExitCode.ERROR
-        assert "is not a directory" in one_error_line(result)
+        assert "is a file, not a directory" in one_error_line(result)
+
+
+def test_a_tether_home_not_there_yet_reads_as_empty(tmp_path: Path) -> None:
+    env = os.environ | {"TETHER_HOME": str(tmp_path / "new")}
+    assert "No sessions yet" in tether("ls", env=env).stderr
+    assert tether("show", "x", env=env).returncode == ExitCode.NOT_FOUND
+    assert not (tmp_path / "new").exists(), "reading creates nothing"
 
 
 def test_last_without_sessions_is_not_found() -> None:

@@ -33,8 +33,8 @@ from hypothesis import strategies as st
 from scenarios import varied_session
 from test_events import event_strategy
 
+from tether.core import errors, exit_codes, shapes
 from tether.core import events as ev
-from tether.core import exit_codes, shapes
 from tether.core.export import ma_event_models
 from tether.core.store import SessionStore
 
@@ -110,8 +110,9 @@ def test_a_stop_reason_no_table_knows_still_validates_and_reads_back() -> None:
     [
         *shapes.MA_ERROR_TYPES,
         *sorted(shapes.MODEL_REQUEST_FAILED),
+        "sandbox_error",
+        "engine_unavailable",
         "SandboxError",
-        "EngineUnavailable",
         "something new",
     ],
 )
@@ -127,6 +128,13 @@ def test_every_session_error_validates(
     assert parsed.error.type == shapes.ma_error_type(error_type, server)
     assert parsed.error.retry_status.type == retry_status
     assert ev.parse_line(event.to_json()) == event
+
+
+def test_tethers_own_errors_map_by_their_logged_kind() -> None:
+    # The harness logs errors.kind (model_error); a v1 log may hold the class name.
+    for kind in ("model_error", "auth_error", "ModelError"):
+        assert shapes.ma_error_type(kind) == "model_request_failed_error"
+    assert shapes.ma_error_type(errors.kind(errors.ImageNotFound("x"))) == "unknown_error"
 
 
 # -- a real session ------------------------------------------------------------------

@@ -113,7 +113,9 @@ def test_doctor_on_a_missing_image_says_whether_it_can_be_pulled(docker_client: 
     result = tether("doctor", "--json", TETHER_IMAGE="tether-no-such-image:never")
     image = checks_by_name(result)["image"]
     assert image["status"] == "fail" and "not present locally" in image["detail"]
-    assert image["remedy"]
+    remedy = image["remedy"]  # the images that would do, TETHER_IMAGE, the offline build
+    assert "tether-test:bookworm" in remedy and "TETHER_IMAGE=" in remedy
+    assert "tests/build-image.sh" in remedy and "README" in remedy
 
 
 def test_doctor_never_shows_the_api_key() -> None:
@@ -124,10 +126,11 @@ def test_doctor_never_shows_the_api_key() -> None:
             assert part not in result.stdout + result.stderr
 
 
-def test_doctor_reports_a_missing_home_and_a_bad_config(tmp_path: Path) -> None:
+def test_doctor_reports_a_home_that_is_a_file_and_a_bad_config(tmp_path: Path) -> None:
     Path(os.environ["TETHER_CONFIG"]).write_text("colour = 1\n")
+    (tmp_path / "file").write_text("")
     result = tether(
-        "doctor", "--json", TETHER_HOME=str(tmp_path / "gone"), DOCKER_HOST="unix:///nope"
+        "doctor", "--json", TETHER_HOME=str(tmp_path / "file"), DOCKER_HOST="unix:///nope"
     )
     checks = checks_by_name(result)
     assert checks["data dir"]["status"] == "fail" and "TETHER_HOME" in checks["data dir"]["remedy"]

@@ -249,7 +249,7 @@ def test_prefixes_resolve_to_one_session(store: SessionStore) -> None:
     assert store.resolve("abc") == "abc"  # exact, though also a prefix of abcd
     assert store.resolve("abcd") == "abcd"
     assert store.resolve("x") == "xyz1"
-    with pytest.raises(errors.AmbiguousSession, match="abc, abcd, abd"):
+    with pytest.raises(errors.AmbiguousSession, match="abd, abcd, abc"):  # newest first
         store.resolve("ab")
     with pytest.raises(errors.SessionNotFound):
         store.resolve("q")

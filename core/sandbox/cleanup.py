@@ -67,6 +67,44 @@ def sweep() -> list[str]:
     return swept
 
 
+def orphans(session_ids: set[str]) -> tuple[list[str], list[str]]:
+    """(volume names, container ids) of this data dir that no session in `session_ids`
+    owns, and containers whose maker is proven dead: what `prune` removes."""
+    api = connect().api
+    with engine_errors():
+        volumes = _find(lambda **kw: api.volumes(**kw)["Volumes"] or [], None)
+        containers = _find(api.containers, None, all=True)
+    lost = [v["Name"] for v in volumes if _session_of(v) not in session_ids]
+    dead = [c["Id"] for c in containers if _session_of(c) not in session_ids or _dead(c)]
+    return lost, dead
+
+
+def remove_resources(volumes: list[str], containers: list[str]) -> None:
+    """Force-remove these containers, then these volumes; ones already gone are fine."""
+    import docker.errors
+
+    api = connect().api
+    with engine_errors():
+        for container_id in containers:
+            remove_container(api, container_id)
+        for name in volumes:
+            try:
+                api.remove_volume(name, force=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as exc:
+                log.warning("could not remove volume %s: %s", name, exc)
+
+
+def _session_of(item: dict[str, Any]) -> str:
+    return str((item.get("Labels") or {}).get(LABEL_SESSION, ""))
+
+
+def _dead(item: dict[str, Any]) -> bool:
+    maker = (item.get("Labels") or {}).get(LABEL_OWNER, "")
+    return bool(maker) and owner.proven_dead(maker)
+
+
 def remove_container(api: Any, container_id: str) -> int:
     """Force-remove one container; 1 if removed, 0 if it was already gone or refused."""
     import docker.errors
@@ -109,4 +147,7 @@ def _container(item: dict[str, Any]) -> SandboxContainer:
     )
 
 
-__all__ = ["SandboxContainer", "remove_session_resources", "session_containers", "sweep"]
+__all__ = [
+    "SandboxContainer", "orphans", "remove_resources", "remove_session_resources",
+    "session_containers", "sweep",
+]  # fmt: skip

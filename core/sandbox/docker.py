@@ -15,6 +15,7 @@ from typing import Any
 from .. import errors
 from . import engine, files
 from .engine import engine_errors
+from .identity import add_user
 from .output import OutputCallback
 from .protocol import Provisioned, Resources, ToolResult
 from .shell import ShellClosed, ShellTimeout
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 # pip and a C toolchain, multi-arch, and the same Debian the tests build offline.
 DEFAULT_IMAGE = "python:3.12-bookworm"
 SANDBOX_UID = 1000
-_BUILD_HINT = "bash tests/build-image.sh NAME git,python3"
 
 
 def _milliseconds_since(start: float) -> int:
@@ -52,6 +52,12 @@ class DockerSandbox:
 
     # -- provision -------------------------------------------------------------
 
+    def check(self, resources: Resources) -> None:
+        """Raise what provisioning `resources` would meet, without starting anything."""
+        from .preflight import check
+
+        check(resources)
+
     def provision(self, resources: Resources) -> Provisioned:
         """Start a fresh container on the session's workspace, its shell ready."""
         start = time.monotonic()
@@ -64,6 +70,7 @@ class DockerSandbox:
             self.container_id = self._create(resources, mount)
             if mount["Type"] == "volume":
                 self._own_workspace()
+            add_user(self.api, self.container_id, self._user)
             self.api.start(self.container_id)
             self._start_terminal(resources)
         return Provisioned(
@@ -81,8 +88,8 @@ class DockerSandbox:
         try:
             yield
         except docker.errors.DockerException as exc:
-            if self.container_id is not None:
-                self._raise_if_lost()
+            if self.container_id is not None and (lost or self._started()):
+                self._raise_if_lost()  # it died on its way: cattle, not the engine's refusal
             self.release()
             reason = getattr(exc, "explanation", None) or str(exc)
             failure = errors.SandboxLost if lost else errors.SandboxError
@@ -110,9 +117,11 @@ class DockerSandbox:
                     self.on_pull(progress)
             self.api.inspect_image(image)
         except docker.errors.APIError as exc:
+            from .images import advice, local_images
+
             raise errors.ImageNotFound(
                 f"image {image} is not here and cannot be pulled ({exc.explanation or exc}); "
-                f"build one offline with `{_BUILD_HINT}` and pass --image NAME"
+                + advice(local_images(self.api))
             ) from None
 
     def _workspace_mount(self, resources: Resources) -> dict[str, Any]:
@@ -201,6 +210,17 @@ class DockerSandbox:
             truncated=result.truncated,
             duration_ms=_milliseconds_since(start),
         )
+
+    def _started(self) -> bool:
+        """Whether the container got past `created` (a refused start never does: a bad
+        network, say, whose own words the person needs)."""
+        import docker.errors
+
+        try:
+            state = self.api.inspect_container(self.container_id)["State"]
+        except docker.errors.NotFound:
+            return True
+        return state.get("Status") != "created"
 
     def _raise_if_lost(self) -> None:
         import docker.errors

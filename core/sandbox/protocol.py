@@ -43,6 +43,11 @@ class ToolResult:
 class Sandbox(Protocol):
     """Where tools run. Cattle: a lost container is replaced by calling provision() again."""
 
+    def check(self, resources: Resources) -> None:
+        """Raise the SandboxError that provision(resources) would meet (no engine, no
+        image, limits the engine refuses), without starting anything. Thread-safe."""
+        ...
+
     def provision(self, resources: Resources) -> Provisioned:
         """Start a fresh container on the session's workspace (replacing any previous one).
 
