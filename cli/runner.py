@@ -134,6 +134,8 @@ def _until_awake(
     `tether kill` at any moment stops the run, leaves a resumable log and a result."""
     from tether.core.interrupts import InterruptGuard
 
+    from .live import observer_for  # before any signal: never imported half-way after one
+
     started = time.monotonic()
     session: SessionLog | None = None
     with InterruptGuard() as guard:
@@ -145,8 +147,6 @@ def _until_awake(
             if session is None:
                 raise
             from tether.core.harness import stop_before_wake
-
-            from .live import observer_for
 
             outcome = stop_before_wake(session, exc, observer_for(mode.json, mode.quiet))
     report(session.id, outcome, time.monotonic() - started, mode.json, mode.quiet)
