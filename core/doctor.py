@@ -20,7 +20,7 @@ from .mcp_client import MCPClients, MCPTool
 from .mcp_config import HttpServer
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
-ENGINE_TIMEOUT_S = 5.0
+ENGINE_TIMEOUT_S = 15.0  # an engine over ssh (a handshake, then dial-stdio) can take seconds
 MCP_TIMEOUT_S = 30.0  # doctor waits no longer than this for a server to list its tools
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"  # the SDK's default on Linux and macOS
 

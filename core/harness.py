@@ -109,6 +109,8 @@ class Harness:
         try:
             with self._guard:
                 return self._wake_locked(prompt)
+        except errors.Interrupted as exc:  # before the run had begun (loading the log)
+            return stop_before_wake(self.session, exc, self.observer)  # the lock still held
         finally:
             self.session.lock.release()
             if self._checking is not None:

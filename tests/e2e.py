@@ -70,8 +70,15 @@ def start(
 def finish(process: subprocess.Popen[str], timeout: float = 60) -> int:
     """Wait for a started harness to exit, draining its pipes so it can never block on
     them; on a timeout, fail with what it printed."""
+    return finished(process, timeout).returncode
+
+
+def finished(
+    process: subprocess.Popen[str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`finish`, keeping what the harness printed (for an assertion's message)."""
     try:
-        _, stderr = process.communicate(timeout=timeout)
+        stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         try:  # a child it left behind may still hold the pipes open
@@ -80,7 +87,7 @@ def finish(process: subprocess.Popen[str], timeout: float = 60) -> int:
             stderr = "(its pipes stayed open after it was killed)"
         message = f"the harness did not exit in {timeout} s; stderr:\n{stderr}"
         raise AssertionError(message) from None
-    return process.returncode
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def session_events(session_id: str | None = None) -> list[ev.Event]:
@@ -109,7 +116,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30, what: str = "con
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def wait_for_event(kind: type, timeout: float = 30, count: int = 1) -> ev.Event:
+def wait_for_event(kind: type, timeout: float = 90, count: int = 1) -> ev.Event:
     def found() -> Any:
         try:
             matches = of_type(session_events(), kind)

@@ -25,6 +25,7 @@ import pytest
 from e2e import (
     assert_invariants,
     finish,
+    finished,
     json_lines,
     of_type,
     only_session_id,
@@ -237,7 +238,8 @@ def test_rm_force_in_the_first_seconds_of_a_run(
     session = locked_session()
     removed = run(["rm", session.id, "--force"], slow_env)
     assert removed.returncode == 0, removed.stderr
-    assert finish(harness) == ExitCode.TERMINATED
+    done = finished(harness)
+    assert done.returncode == ExitCode.TERMINATED, done.stderr
     assert not session.dir.exists() and not api.requests
 
 
