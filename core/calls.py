@@ -20,12 +20,12 @@ from .model import (
     ModelRequest,
     ModelResponse,
     RedactedThinkingBlock,
-    RetryableModelError,
     TextBlock,
     ThinkingBlock,
     ToolUseBlock,
 )
-from .model import retry_delay as _retry_delay
+from .model_errors import RetryableModelError
+from .model_errors import retry_delay as _retry_delay
 from .sandbox.preflight import Preflight
 
 Append = Callable[..., None]
