@@ -19,7 +19,7 @@ from typing import Any
 from . import errors
 from .events import ModelRequestEnd, SessionCreated, StatusIdle, StatusTerminated, UserMessage
 from .flock import lock_held
-from .store import LOCK_NAME, LOG_NAME
+from .jsonl_log import LOCK_NAME, LOG_NAME
 from .summary import BROKEN, PROMPT_CHARS, SessionSummary, prompt_start
 
 log = logging.getLogger(__name__)
