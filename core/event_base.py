@@ -1,6 +1,7 @@
 """What every event is: the envelope (`seq`, `id`, `ts`), equality and repr written
 once, the decorator each event class wears, token `Usage`, and the ids and times
-events are stamped with. The event types themselves are in `events`.
+events are stamped with. The event types themselves are in `events` (and
+`session_events`).
 """
 
 from __future__ import annotations
