@@ -151,7 +151,7 @@ def _check_utf8(args: list[str]) -> None:
     """Refuse an argument with bytes that are not UTF-8 before anything reads it."""
     for arg in args:
         if not arg.isascii():
-            from tether.core.config import utf8
+            from tether.core.encoding import utf8
 
             utf8(arg, "an argument")
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tether.core import config, errors, permissions
+from tether.core import config, encoding, errors, permissions
 
 from . import console, results, runner
 from .ids import IdArgument, LastOption, resolve_session
@@ -171,7 +171,7 @@ def wake_detached(
     """Run a harness on a session with no terminal (what `--detach` starts)."""
 
     def read_prompt() -> str | None:
-        return config.decoded(sys.stdin.buffer.read(), "the prompt") if prompt_on_stdin else None
+        return encoding.decoded(sys.stdin.buffer.read(), "the prompt") if prompt_on_stdin else None
 
     raise typer.Exit(runner.wake_detached(resolve_session(session, False), read_prompt))
 
@@ -209,7 +209,7 @@ def _workspace_source(
 def read_prompt(prompt: str | None) -> str:
     """PROMPT itself; stdin only for '-' or a pipe with no PROMPT; never empty, always UTF-8."""
     if prompt == "-" or (prompt is None and not sys.stdin.isatty()):
-        prompt = config.decoded(sys.stdin.buffer.read(), "the prompt on stdin")
+        prompt = encoding.decoded(sys.stdin.buffer.read(), "the prompt on stdin")
     if prompt is None or not prompt.strip():
         raise errors.UsageError("the prompt is empty: give PROMPT, or '-' to read it from stdin")
     return prompt

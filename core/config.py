@@ -15,9 +15,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from . import catalog, errors, mcp_config, paths, permissions
-from .config_values import CHECKS, KIND_WORDS, parse
+from . import catalog, errors, paths, permissions
+from .config_values import CHECKS, KIND_WORDS, mcp_sources, parse, permission_rules
 from .config_values import parse_size as parse_size  # where callers have always found it
+from .encoding import utf8
 from .model import DEFAULT_MODEL  # core.model imports the SDK only when a client is made
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ _POSITIVE = {
     "max_turns", "max_tokens", "token_budget", "timeout_s", "cpus", "pids_limit", "mcp_timeout_s",
     "context_window", "compact_threshold", "budget_usd",
 }  # fmt: skip
-_LISTS = ("mcp_config", "permissions", "prices")  # each read by its own function below
+_LISTS = ("mcp_config", "permissions", "prices")  # each read by its own function
 # The name a person writes (the flag's, in the file and as TETHER_NAME) for each field
 # whose attribute name differs; the attribute names are still accepted, as before.
 KEYS = {
@@ -250,33 +251,6 @@ def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def decoded(data: bytes, what: str, error: type[errors.TetherError] = errors.UsageError) -> str:
-    """`data` decoded as UTF-8; `error` naming `what` and the first bad byte otherwise."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        near = data[max(0, exc.start - 20) : exc.start + 20].decode("utf-8", "backslashreplace")
-        raise error(
-            f"{what} is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}: "
-            f"'{near}'); convert it first, e.g. with: iconv -f latin1 -t utf-8"
-        ) from None
-
-
-def utf8(text: str, what: str, error: type[errors.TetherError] = errors.UsageError) -> str:
-    """`text` if it is valid UTF-8. Python hands undecodable bytes of argv and the
-    environment over as lone surrogates, which no log line or request can carry."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        pass
-    try:
-        raw = text.encode("utf-8", "surrogateescape")  # the bytes as they were given
-    except UnicodeEncodeError:
-        raise error(f"{what} is not valid UTF-8 (it holds a lone surrogate)") from None
-    return decoded(raw, what, error)
-
-
 def check(name: str, value: Any, source: str = "flag") -> Any:
     """Check and convert one setting's value; `source` names it in the error message."""
     return _convert(name, value, source)
@@ -286,10 +260,12 @@ def _convert(name: str, value: Any, source: str) -> Any:
     """Check and convert one value; strings from the environment are parsed."""
     if name == "prices":
         return catalog.prices_table(value, f"{source.partition(' ')[2]}: prices")
-    if name in _LISTS:
-        return _mcp_sources(value, source) if name == "mcp_config" else _rules(value, source)
-    kind = _TYPES[name]
     where = _where(name, source)
+    if name == "mcp_config":
+        return mcp_sources(value, source, where)
+    if name == "permissions":
+        return permission_rules(value, source)
+    kind = _TYPES[name]
     try:
         converted = parse(kind, value, from_text=source == "env")
     except (TypeError, ValueError):
@@ -308,37 +284,3 @@ def _where(name: str, source: str) -> str:
     if source == "env":
         return env_variable(name) or f"TETHER_{key(name).upper()}"
     return f"{source}: {key(name)}"
-
-
-def _mcp_sources(value: Any, source: str) -> tuple[str, ...]:
-    """MCP config files, as absolute paths. In the config file, a relative path is the
-    project's (the git work tree you stand in) and may be missing there; a table is the
-    servers themselves."""
-    kind, _, file = source.partition(" ")
-    if kind == "file" and isinstance(value, dict):
-        return (file + mcp_config.INLINE,)
-    where = _where("mcp_config", source)
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise errors.ConfigError(f"{where} must be a path, a list of paths or a table")
-    base = mcp_config.project_root() if kind == "file" else Path.cwd()
-    found = tuple(mcp_config.source_for(v, base) for v in value)
-    for given, path in zip(value, found, strict=True):
-        if kind != "file" and not Path(path).is_file():
-            raise errors.ConfigError(f"{where} {given}: no such file")
-    return found
-
-
-def _rules(value: Any, source: str) -> tuple[str, ...]:
-    """Permission rules: the file's [permissions] table, or rule strings made from flags."""
-    kind, _, file = source.partition(" ")
-    if kind != "file":
-        return tuple(str(permissions.parse_rule(rule)) for rule in value)
-    where = f"{file}: permissions"
-    if not isinstance(value, dict) or set(value) - set(permissions.DECISIONS):
-        raise errors.ConfigError(f"{where} must be a table of allow, ask and deny lists")
-    for decision, patterns in value.items():
-        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
-            raise errors.ConfigError(f"{where}.{decision} must be a list of tool names or globs")
-    return permissions.layer(**value, where=where + ".{}")

@@ -1,6 +1,7 @@
 """How one setting's value is checked and converted: the check for each setting, the
-types' strict parsers, and sizes written as Docker writes them. `config` applies them
-to every value it reads and names, in each error, where the value came from."""
+types' strict parsers, sizes written as Docker writes them, and the list settings (MCP
+config files, permission rules). `config` applies them to every value it reads and
+names, in each error, where the value came from."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from . import errors
+from . import errors, mcp_config, permissions
 
 
 def existing_dir(value: str, where: str) -> str:
@@ -124,3 +125,36 @@ _NATIVE: dict[type, tuple[type, ...]] = {
 }  # fmt: skip
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 KIND_WORDS = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
+
+
+def mcp_sources(value: Any, source: str, where: str) -> tuple[str, ...]:
+    """MCP config files, as absolute paths. In the config file, a relative path is the
+    project's (the git work tree you stand in) and may be missing there; a table is the
+    servers themselves."""
+    kind, _, file = source.partition(" ")
+    if kind == "file" and isinstance(value, dict):
+        return (file + mcp_config.INLINE,)
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise errors.ConfigError(f"{where} must be a path, a list of paths or a table")
+    base = mcp_config.project_root() if kind == "file" else Path.cwd()
+    found = tuple(mcp_config.source_for(v, base) for v in value)
+    for given, path in zip(value, found, strict=True):
+        if kind != "file" and not Path(path).is_file():
+            raise errors.ConfigError(f"{where} {given}: no such file")
+    return found
+
+
+def permission_rules(value: Any, source: str) -> tuple[str, ...]:
+    """Permission rules: the file's [permissions] table, or rule strings made from flags."""
+    kind, _, file = source.partition(" ")
+    if kind != "file":
+        return tuple(str(permissions.parse_rule(rule)) for rule in value)
+    where = f"{file}: permissions"
+    if not isinstance(value, dict) or set(value) - set(permissions.DECISIONS):
+        raise errors.ConfigError(f"{where} must be a table of allow, ask and deny lists")
+    for decision, patterns in value.items():
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            raise errors.ConfigError(f"{where}.{decision} must be a list of tool names or globs")
+    return permissions.layer(**value, where=where + ".{}")
