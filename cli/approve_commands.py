@@ -12,7 +12,7 @@ from tether.core.approvals import Answer, Call, decide
 
 from . import console
 from .ids import IdArgument, LastOption, resolve_session
-from .render import tool_input_summary
+from .render_tools import tool_input_summary
 
 CallArgument = Annotated[
     str | None,

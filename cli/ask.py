@@ -14,7 +14,8 @@ from rich.text import Text
 
 from tether.core.approvals import Answer, Call
 
-from .render import TOOL_GLYPH, clean, first_lines
+from .render_tools import TOOL_GLYPH
+from .text import clean, first_lines
 
 INPUT_LINES = 12
 _ANSWERS = {"y": "yes", "yes": "yes", "n": "no", "no": "no", "a": "always", "always": "always"}

@@ -1,83 +1,34 @@
 """Events as a person reads them: one pure function from an event to a rich
 renderable, shared by `tail` and the live view of `run`.
 
-Mostly one line per event. Structure is carried by glyphs and indentation, not
-only by colour, so the output stays readable with NO_COLOR or in a pipe.
-Everything from the log is `Text` (never markup), and control characters are
-made visible, so an agent's output cannot restyle or drive the terminal.
+Mostly one line per event; a tool call's lines are made in `render_tools`.
+Structure is carried by glyphs and indentation, not only by colour, so the
+output stays readable with NO_COLOR or in a pipe. Everything from the log is
+`Text` (never markup), and control characters are made visible, so an agent's
+output cannot restyle or drive the terminal.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import RenderableType
 from rich.text import Text
 
 from tether.core import events as ev
-from tether.core.mcp_tools import content_text
 
 from . import fmt
-from .text import LINE_CHARS, ModelText, OneLine, clean, coloured, first_lines, one_line
+from .render_tools import confirmation, mcp_tool_use, tool_result, tool_use
+from .text import ModelText, clean, first_lines, one_line, with_more
 
-TOOL_GLYPH = "▸"
-RESULT_GLYPH = "⎿"
-RESULT_LINES = 4
 MESSAGE_LINES = 40
-
-# The input field that says the most about a call, per Managed Agents tool.
-_MAIN_INPUT = {
-    "bash": "command",
-    "read": "file_path",
-    "write": "file_path",
-    "edit": "file_path",
-    "glob": "pattern",
-    "grep": "pattern",
-}
-# The last line the sandbox adds to a failed command's output.
-_STATUS_LINE = re.compile(
-    r"\n?\[(exit status (-?\d+)|timed out after ([\d.]+) s[^\]]*|stopped \(([^)]*)\)[^\]]*)\]\Z"
-)
 
 
 def render_event(event: ev.Event) -> RenderableType | None:
     """How `event` looks on a terminal, or None for events not worth a line."""
     renderer = _RENDERERS.get(type(event))
     return renderer(event) if renderer is not None else None
-
-
-def tool_input_summary(name: str, tool_input: Mapping[str, Any]) -> str:
-    """A short, one-line description of a tool call's input (`ls -la`, `src/app.py`, …)."""
-    main = tool_input.get(_MAIN_INPUT.get(name, ""))
-    if not isinstance(main, str):
-        if name == "bash" and tool_input.get("restart"):
-            return "(restart the shell)"
-        return one_line(json.dumps(dict(tool_input), ensure_ascii=False))
-    extra = ""
-    if name in ("glob", "grep") and isinstance(tool_input.get("path"), str):
-        extra = f"in {tool_input['path']}"
-    elif name == "read" and tool_input.get("view_range"):
-        extra = f"lines {tool_input['view_range']}"
-    text = one_line(main)
-    return f"{text}  ({one_line(extra)})" if extra else text
-
-
-def tool_status(event: ev.AgentToolResult | ev.AgentMCPToolResult) -> tuple[str, str]:
-    """(the output without the sandbox's status line, the status in words: `exit 1`,
-    `timed out after 5 s`, `stopped (ctrl-c)`, `error`, or "" for a success)."""
-    content = event.content if isinstance(event.content, str) else content_text(event.content)
-    found = _STATUS_LINE.search(content)
-    if found is None:
-        return content, "error" if event.is_error else ""
-    output = content[: found.start()]
-    if found[2] is not None:
-        return output, f"exit {found[2]}"
-    if found[4] is not None:
-        return output, f"stopped ({found[4]})"
-    return output, f"timed out after {found[3]} s"
 
 
 # -- one renderer per event type ---------------------------------------------------
@@ -139,7 +90,7 @@ def _user_message(event: ev.UserMessage) -> Text:
     lines, more = first_lines(event.content, MESSAGE_LINES, limit=10_000)
     text = Text("> ", style="bold")
     text.append("\n  ".join(lines), style="bold")
-    return _with_more(text, more, indent="  ")
+    return with_more(text, more, indent="  ")
 
 
 def _agent_message(event: ev.AgentMessage) -> ModelText:
@@ -152,52 +103,7 @@ def _thinking(event: ev.AgentThinking) -> Text:
         return Text(f"∴ ({what})", style="dim italic")
     lines, more = first_lines(event.content, 3)
     text = Text("∴ " + "\n  ".join(lines), style="dim italic")
-    return _with_more(text, more, indent="  ")
-
-
-def _tool_use(event: ev.AgentToolUse) -> OneLine:
-    text = Text(f"{TOOL_GLYPH} ", style="cyan")
-    text.append(clean(event.name), style="bold cyan")
-    text.append("  " + tool_input_summary(event.name, event.input))
-    return OneLine(text)
-
-
-def _tool_result(event: ev.AgentToolResult | ev.AgentMCPToolResult) -> Text:
-    output, status = tool_status(event)
-    output = output.strip("\n")
-    failed = event.is_error or bool(status)
-    text = Text(f"  {RESULT_GLYPH} ", style="dim")
-    text.append(f"✗ {status or 'error'} ·" if failed else "✓", style="red" if failed else "green")
-    text.append(f" {fmt.seconds(event.duration_ms / 1000)}", style="dim")
-    if event.truncated:
-        text.append(" · output truncated", style="dim")
-    if not output.strip() or output == "(no output)":
-        return text.append(" · no output", style="dim")
-    lines = output.split("\n")
-    if len(lines) == 1:
-        return text.append(" · ").append(coloured(one_line_of(lines[0])))
-    for line in lines[:RESULT_LINES]:
-        text.append("\n    ").append(coloured(one_line_of(line)))
-    return _with_more(text, max(0, len(lines) - RESULT_LINES), indent="    ")
-
-
-def one_line_of(line: str) -> str:
-    return line if len(line) <= LINE_CHARS else line[:LINE_CHARS] + " …"
-
-
-def _mcp_tool_use(event: ev.AgentMCPToolUse) -> Text:
-    text = Text(f"{TOOL_GLYPH} ", style="cyan")
-    text.append(clean(event.api_name), style="bold cyan")
-    text.append("  " + tool_input_summary(event.api_name, event.input))
-    return text
-
-
-def _confirmation(event: ev.UserToolConfirmation) -> Text:
-    if event.result == "allow":
-        always = " (and later calls of this tool, for this session)" if event.always else ""
-        return Text(f"  ✓ allowed by the user{always}", style="green")
-    reason = f": {one_line(event.deny_message)}" if event.deny_message else ""
-    return Text(clean(f"  ✗ denied by the user{reason}"), style="red")
+    return with_more(text, more, indent="  ")
 
 
 def _tools_listed(event: ev.MCPToolsListed) -> Text:
@@ -272,12 +178,6 @@ def _error(event: ev.SessionError) -> Text:
     return Text(line, style="red")
 
 
-def _with_more(text: Text, more: int, indent: str) -> Text:
-    if more:
-        text.append(f"\n{indent}… {more} more line{'s' if more != 1 else ''}", style="dim")
-    return text
-
-
 _RENDERERS: dict[type[ev.Event], Callable[[Any], RenderableType | None]] = {
     ev.SessionCreated: _created,
     ev.SessionUpdated: _updated,
@@ -287,11 +187,11 @@ _RENDERERS: dict[type[ev.Event], Callable[[Any], RenderableType | None]] = {
     ev.ModelRequestEnd: _model_end,
     ev.AgentMessage: _agent_message,
     ev.AgentThinking: _thinking,
-    ev.AgentToolUse: _tool_use,
-    ev.AgentToolResult: _tool_result,
-    ev.AgentMCPToolUse: _mcp_tool_use,
-    ev.AgentMCPToolResult: _tool_result,
-    ev.UserToolConfirmation: _confirmation,
+    ev.AgentToolUse: tool_use,
+    ev.AgentToolResult: tool_result,
+    ev.AgentMCPToolUse: mcp_tool_use,
+    ev.AgentMCPToolResult: tool_result,
+    ev.UserToolConfirmation: confirmation,
     ev.MCPToolsListed: _tools_listed,
     ev.SandboxProvisioned: _provisioned,
     ev.SandboxLost: _lost,

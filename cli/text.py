@@ -120,3 +120,9 @@ class ModelText:
         from rich.markdown import Markdown
 
         yield Unpadded(Markdown(clean(self.text), code_theme="ansi_dark"))
+
+
+def with_more(text: Text, more: int, indent: str) -> Text:
+    if more:
+        text.append(f"\n{indent}… {more} more line{'s' if more != 1 else ''}", style="dim")
+    return text

@@ -15,7 +15,7 @@ from tether.core.approvals import Asker, Call
 from tether.core.mcp_config import ServerConfig
 
 from . import console
-from .render import tool_input_summary
+from .render_tools import tool_input_summary
 
 if TYPE_CHECKING:
     from tether.core.mcp_client import MCPClients

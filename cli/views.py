@@ -21,7 +21,8 @@ from tether.core.events import SessionCreated
 from tether.core.summary import BROKEN, SessionSummary
 
 from . import fmt
-from .render import tool_input_summary, workspace_words
+from .render import workspace_words
+from .render_tools import tool_input_summary
 from .text import clean
 
 STATUS_STYLES = {"running": "bold green", "crashed": "red", "terminated": "dim", BROKEN: "red"}
