@@ -21,15 +21,11 @@ from e2e import (
     start,
     wait_for_event,
 )
-from fakeapi import FakeAPI, text, tool_use, validate
+from fakeapi import FakeAPI, bash, text, tool_use, validate
 
 from tether.core import events as ev
 
 FIXTURES = Path(__file__).with_name("fixtures")
-
-
-def bash(command: str) -> object:
-    return tool_use("bash", {"command": command})
 
 
 def assert_all_valid(api: FakeAPI) -> None:

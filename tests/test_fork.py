@@ -18,17 +18,13 @@ from e2e import (
     start,
     wait_for_event,
 )
-from fakeapi import FakeAPI, text, tool_use
+from fakeapi import FakeAPI, bash, text
 
 from tether.core import events as ev
 from tether.core.sandbox.engine import home_filter, volume_name
 from tether.core.sandbox.engine import labels as engine_labels
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker_client")]
-
-
-def bash(command: str) -> object:
-    return tool_use("bash", {"command": command})
 
 
 def outputs(session_id: str) -> list[str]:

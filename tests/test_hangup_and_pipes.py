@@ -35,16 +35,12 @@ from e2e import (
     start,
     wait_for_event,
 )
-from fakeapi import FakeAPI, Reply, text, tool_use
+from fakeapi import FakeAPI, bash, text
 
 from tether.core import events as ev
 from tether.core.exit_codes import ExitCode
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker_client")]
-
-
-def bash(command: str) -> Reply:
-    return tool_use("bash", {"command": command})
 
 
 class Terminal:

@@ -22,16 +22,12 @@ from e2e import (
     wait_for,
     wait_for_event,
 )
-from fakeapi import FakeAPI, error, text, tool_use
+from fakeapi import FakeAPI, bash, error, text, tool_use
 
 from tether.core import events as ev
 from tether.core.exit_codes import ExitCode
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker_client")]
-
-
-def bash(command: str) -> object:
-    return tool_use("bash", {"command": command})
 
 
 def tool_results(events: list[ev.Event]) -> list[ev.AgentToolResult]:

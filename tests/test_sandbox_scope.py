@@ -14,16 +14,12 @@ from typing import Any
 
 import pytest
 from e2e import TEST_IMAGE, TETHER, kill9, of_type, run, wait_for
-from fakeapi import FakeAPI, by_prompt, text, tool_use
+from fakeapi import FakeAPI, bash, by_prompt, text
 
 from tether.core import events as ev
 from tether.core.store import SessionStore
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker_client")]
-
-
-def bash(command: str) -> object:
-    return tool_use("bash", {"command": command})
 
 
 def unique_id() -> str:

@@ -26,7 +26,7 @@ from e2e import (
     wait_for,
     wait_for_event,
 )
-from fakeapi import FakeAPI, text, tool_use
+from fakeapi import FakeAPI, bash, text
 
 from tether.core import events as ev
 
@@ -62,10 +62,6 @@ def make_repo(path: Path) -> Path:
     git(path, "config", "http.https://github.com/.extraheader", f"AUTHORIZATION: basic {TOKEN}")
     git(path, "remote", "add", "origin", f"https://x-access-token:{TOKEN}@github.com/o/r")
     return path
-
-
-def bash(command: str) -> object:
-    return tool_use("bash", {"command": command})
 
 
 AGENT_CHANGE = (

@@ -107,6 +107,11 @@ def tool_use(
     return Reply(blocks=(block,), **options)
 
 
+def bash(command: str, **options: Any) -> Reply:
+    """A call of tether's `bash` tool."""
+    return tool_use("bash", {"command": command}, **options)
+
+
 def compaction(summary: str, **options: Any) -> Reply:
     """The answer to a compaction request: one signed `compaction` block, alone."""
     block = Block(type="compaction", text=summary)
