@@ -259,10 +259,11 @@ def test_ctrl_c_during_a_call_stops_the_server_and_leaves_the_session_resumable(
 ) -> None:
     pid_file = tmp_path / "pids"
     config = mcp_file(tmp_path, t=scripted_server("--pid-file", str(pid_file)))
-    api.add(tool_use("mcp__t__hang", {}))
-    harness = start(["run", "-q", "--mcp-config", config, "--allow", "mcp__t", "hang"], env)
+    called = tmp_path / "called"  # written by the server when the call reaches it
+    api.add(tool_use("mcp__t__slow_count", {"path": str(called), "seconds": 3600}))
+    harness = start(["run", "-q", "--mcp-config", config, "--allow", "mcp__t", "count"], env)
     wait_for_event(ev.AgentMCPToolUse)
-    _wait_until(lambda: pids(pid_file))
+    _wait_until(called.exists)  # not just started (that is for the tool list): called
     harness.send_signal(signal.SIGINT)
     assert finish(harness) == 130
     events = session_events()
