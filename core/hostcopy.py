@@ -10,6 +10,7 @@ sees a secret.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -25,6 +26,7 @@ from .gitfiles import git_dir_entries, git_listed, is_config, sanitized_config
 from .workspace import GIT, SANDBOX_UID, Source
 
 CHUNK = 256 * 1024
+COPY_NICENESS = 10
 SKIPPED_SHOWN = 20
 _BLOCK = 512
 
@@ -168,6 +170,8 @@ def copy_in_a_child(source: Source) -> tuple[Iterator[bytes], Callable[[], CopyS
         [sys.executable, "-m", __name__, source.kind, str(source.path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
+    with contextlib.suppress(OSError):  # it yields the CPU to the harness's first request
+        os.setpriority(os.PRIO_PROCESS, child.pid, COPY_NICENESS)
     assert child.stdout is not None and child.stderr is not None
 
     def chunks() -> Iterator[bytes]:
