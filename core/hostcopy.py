@@ -146,13 +146,19 @@ class HostCopy:
     def _header(
         self, name: str, info: os.stat_result, kind: bytes, link: str = "", size: int = -1
     ) -> bytes:
+        mode = stat.S_IMODE(info.st_mode) | (0o700 if kind == tarfile.DIRTYPE else 0o600)
+        if kind != tarfile.REGTYPE:
+            size = 0
+        elif size < 0:
+            size = info.st_size
+        mtime = int(info.st_mtime)
+        plain = ustar_header(name, mode, self.owner, size, mtime, kind, link)
+        if plain is not None:
+            return plain
         entry = tarfile.TarInfo(name)
-        entry.type, entry.linkname = kind, link
-        entry.mode = stat.S_IMODE(info.st_mode) | (0o700 if kind == tarfile.DIRTYPE else 0o600)
-        entry.mtime = int(info.st_mtime)
+        entry.type, entry.linkname, entry.mode, entry.mtime = kind, link, mode, mtime
         entry.uid = entry.gid = self.owner
-        if kind == tarfile.REGTYPE:
-            entry.size = info.st_size if size < 0 else size
+        entry.size = size
         return entry.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
     def _emit(self, data: bytes) -> Iterator[bytes]:
@@ -160,6 +166,30 @@ class HostCopy:
         if len(self._buffer) >= CHUNK:
             chunk, self._buffer = bytes(self._buffer), bytearray()
             yield chunk
+
+
+# The fixed end of a plain header: magic and version, no user or group names, no device
+# numbers, no prefix (tarfile's PAX format leaves them so).
+_HEADER_END = b"ustar\x0000" + b"\0" * (32 + 32 + 8 + 8 + 155)
+
+
+def ustar_header(
+    name: str, mode: int, owner: int, size: int, mtime: int, kind: bytes, link: str = ""
+) -> bytes | None:
+    """The header tarfile's PAX format writes for an entry that needs no extended record
+    (an ASCII name and link of at most 100 bytes, numbers that fit their fields), byte for
+    byte, made directly: tarfile's general path is half the copy's time. None otherwise."""
+    if kind == tarfile.DIRTYPE and not name.endswith("/"):
+        name += "/"
+    if not (name.isascii() and link.isascii()) or len(name) > 100 or len(link) > 100:
+        return None
+    if not (0 <= size < 8**11 and 0 <= mtime < 8**11 and 0 <= owner < 8**7):
+        return None
+    numbers = b"%07o\0%07o\0%07o\0%011o\0%011o\0" % (mode & 0o7777, owner, owner, size, mtime)
+    fields = (name.encode().ljust(100, b"\0"), numbers, b" " * 8, kind,
+              link.encode().ljust(100, b"\0"), _HEADER_END)  # fmt: skip
+    head = b"".join(fields).ljust(_BLOCK, b"\0")
+    return head[:148] + b"%06o\0" % sum(head) + head[155:]
 
 
 def copy_in_a_child(source: Source) -> tuple[Iterator[bytes], Callable[[], CopyStats]]:

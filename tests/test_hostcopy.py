@@ -12,7 +12,7 @@ import pytest
 
 from tether.core import errors
 from tether.core.gitfiles import sanitized_config
-from tether.core.hostcopy import HostCopy
+from tether.core.hostcopy import HostCopy, ustar_header
 from tether.core.workspace import DIR, EMPTY, GIT, Source, choose, copy_of, git_top
 
 
@@ -137,3 +137,38 @@ def test_the_source_is_chosen_from_the_flags_and_where_you_stand(tmp_path: Path)
         choose(from_dir=str(repo), bind=str(repo), empty=False, cwd=".", copy_limit=limit)
     with pytest.raises(errors.ConfigError, match="does not exist"):
         choose(from_dir=str(tmp_path / "nope"), bind=None, empty=False, cwd=".", copy_limit=limit)
+
+
+@pytest.mark.parametrize(
+    "name,kind,link,size,mtime",
+    [
+        ("workspace/pkg/mod/file.py", tarfile.REGTYPE, "", 1234, 1_700_000_000),
+        ("workspace/pkg", tarfile.DIRTYPE, "", 0, 0),
+        ("workspace/link", tarfile.SYMTYPE, "../target/of a link", 0, 1),
+        ("workspace/" + "n" * 90, tarfile.REGTYPE, "", 8**11 - 1, 8**11 - 1),
+        ("workspace/" + "n" * 89, tarfile.DIRTYPE, "", 0, 5),  # 100 bytes with its "/"
+    ],
+)
+def test_a_plain_header_is_the_one_tarfile_writes(
+    name: str, kind: bytes, link: str, size: int, mtime: int
+) -> None:
+    entry = tarfile.TarInfo(name)
+    entry.type, entry.linkname, entry.size, entry.mtime = kind, link, size, mtime
+    entry.mode, entry.uid, entry.gid = 0o754, 1000, 1000
+    expected = entry.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    assert ustar_header(name, 0o754, 1000, size, mtime, kind, link) == expected
+
+
+@pytest.mark.parametrize(
+    "name,link,size",
+    [
+        ("workspace/" + "n" * 91, "", 0),  # a long name needs an extended record
+        ("workspace/naïve.txt", "", 0),  # so does one that is not ASCII
+        ("workspace/l", "t" * 101, 0),
+        ("workspace/big", "", 8**11),  # 8 GiB and more
+    ],
+)
+def test_an_entry_that_needs_an_extended_record_is_left_to_tarfile(
+    name: str, link: str, size: int
+) -> None:
+    assert ustar_header(name, 0o644, 1000, size, 0, tarfile.REGTYPE, link) is None
