@@ -58,9 +58,10 @@ def workspace_words(event: ev.SessionCreated) -> str:
 def _prepared(event: ev.WorkspacePrepared) -> Text:
     from tether.core.workspace import human_size
 
-    seconds = event.duration_ms / 1000
-    copied = f"copied {event.files} files ({human_size(event.bytes)})" if event.files else "ready"
-    text = Text(clean(f"● workspace {copied} ({seconds:.1f}s)"), style="dim")
+    files = fmt.plural(event.files, "file")
+    copied = f"copied {files} ({human_size(event.bytes)})" if event.files else "ready"
+    took = fmt.seconds(event.duration_ms / 1000)
+    text = Text(clean(f"● workspace {copied} ({took})"), style="dim")
     if event.skipped:
         text.append(clean(f"\n! could not read: {', '.join(event.skipped)}"), style="yellow")
     if event.error:
@@ -73,7 +74,7 @@ def _checkpoint(event: ev.WorkspaceCheckpoint) -> Text | None:
         return Text(clean(f"! checkpoint failed: {one_line(event.error, 400)}"), style="yellow")
     if not event.changed:
         return None
-    files = f"{event.changed} file{'s' if event.changed != 1 else ''} changed"
+    files = f"{fmt.plural(event.changed, 'file')} changed"
     return Text(f"  ✓ checkpoint {event.checkpoint[:10]}: {files}", style="dim")
 
 
@@ -107,9 +108,8 @@ def _thinking(event: ev.AgentThinking) -> Text:
 
 
 def _tools_listed(event: ev.MCPToolsListed) -> Text:
-    count = len(event.tools)
-    line = f"● MCP server {event.mcp_server_name}: {count} tool{'s' if count != 1 else ''}"
-    return Text(clean(line + f" ({event.duration_ms / 1000:.1f}s)"), style="dim")
+    line = f"● MCP server {event.mcp_server_name}: {fmt.plural(len(event.tools), 'tool')}"
+    return Text(clean(line + f" ({fmt.seconds(event.duration_ms / 1000)})"), style="dim")
 
 
 def _model_end(event: ev.ModelRequestEnd) -> Text:

@@ -119,3 +119,20 @@ def test_quiet_keeps_only_the_last_answer(capsys) -> None:  # type: ignore[no-un
         observer.event(ev.ModelRequestEnd(model="m", turn=1))
     observer.close()
     assert capsys.readouterr().out == "The answer.\n"
+
+
+def test_workspace_and_mcp_lines_use_the_one_number_format() -> None:
+    from tether.cli.render import render_event
+
+    def shown(event: ev.Event) -> str:
+        rendered = render_event(event)
+        return rendered.plain if rendered is not None else ""  # type: ignore[union-attr]
+
+    one = ev.WorkspacePrepared(source="git", files=1, bytes=2048, duration_ms=412)
+    assert shown(one) == "● workspace copied 1 file (2 KiB) (412 ms)"
+    many = ev.WorkspacePrepared(source="git", files=10_000, bytes=53_040_478, duration_ms=2_182)
+    assert shown(many).startswith("● workspace copied 10k files (") and "(2.2 s)" in shown(many)
+    listed = ev.MCPToolsListed(mcp_server_name="time", tools=({"name": "now"},), duration_ms=1_100)
+    assert shown(listed) == "● MCP server time: 1 tool (1.1 s)"
+    checkpoint = ev.WorkspaceCheckpoint(tool_use_id="t", checkpoint="fc0b7a10c6aa", changed=1)
+    assert shown(checkpoint) == "  ✓ checkpoint fc0b7a10c6: 1 file changed"
