@@ -147,9 +147,12 @@ def tail(
     if hide_thinking:
         emit = _without_thinking(emit)
     with reading(session):
+        running = session.lock.held()  # before the backlog: what is appended meanwhile follows
         start = _print_backlog(session, lines, since, emit)
-        if follow and _may_follow(session, wait):
-            for event in session.follow(start, until=_stopped(session)):
+        if follow and _may_follow(session, wait, running):
+            stopped = _Stopped(session, running)
+            for event in session.follow(start, until=stopped):
+                stopped.saw(event)
                 emit(event)
                 sys.stdout.flush()
 
@@ -182,10 +185,10 @@ def export(
     sys.stdout.write(json.dumps(page, ensure_ascii=False) + "\n")
 
 
-def _may_follow(session: EventLog, wait: bool) -> bool:
-    """Whether to follow: yes while it runs, or with --wait; else say why not."""
-    if wait or session.lock.held():
-        if not session.lock.held():
+def _may_follow(session: EventLog, wait: bool, running: bool) -> bool:
+    """Whether to follow: yes if it was running, or with --wait; else say why not."""
+    if wait or running:
+        if not running:
             console.err.print(f"session {session.id} is not running; waiting for it to run…")
         return True
     status = session_status(session)
@@ -198,16 +201,23 @@ def _may_follow(session: EventLog, wait: bool) -> bool:
     return False
 
 
-def _stopped(session: EventLog) -> Callable[[], bool]:
-    """True once the session has run (since following began) and is no longer running."""
-    ran = [False]
+class _Stopped:
+    """Whether following is over: once the session has run (it was running when tail
+    began, its lock was seen held, or a run was recorded since) and no longer runs. The
+    lock is only looked at when there is nothing new to read, so a run that starts and
+    ends between two looks is known by its status_running event."""
 
-    def stopped() -> bool:
-        locked = session.lock.held()
-        ran[0] = ran[0] or locked
-        return ran[0] and not locked
+    def __init__(self, session: EventLog, running: bool) -> None:
+        self.session = session
+        self.ran = running
 
-    return stopped
+    def saw(self, event: Event) -> None:
+        self.ran = self.ran or event.TYPE == "session.status_running"
+
+    def __call__(self) -> bool:
+        locked = self.session.lock.held()
+        self.ran = self.ran or locked
+        return self.ran and not locked
 
 
 def _without_thinking(emit: Callable[[Event], None]) -> Callable[[Event], None]:

@@ -139,6 +139,27 @@ def test_tail_renders_events_readably() -> None:
     assert "\x1b" not in out
 
 
+def test_tail_follow_of_a_run_that_ends_during_the_backlog_prints_its_end_and_stops() -> None:
+    """The run ends while tail is still printing what came before (its pipe full): tail
+    was started on a running session, so it prints what came after and stops."""
+    session = SessionStore().create(ev.SessionCreated(model="m"), "busy")  # we hold the lock
+    session.append_many(ev.UserMessage(content=f"line {i} " + "x" * 200) for i in range(3000))
+    follower = subprocess.Popen(
+        [TETHER, "tail", "busy", "-f", "--json"], stdout=subprocess.PIPE, text=True
+    )
+    assert follower.stdout is not None
+    try:
+        assert json.loads(follower.stdout.readline())["type"] == "session.created"
+        session.append(ev.StatusIdle(stop_reason="end_turn"))  # tail is blocked mid-backlog
+        session.close()
+        rest, _ = follower.communicate(timeout=30)
+        assert json.loads(rest.splitlines()[-1])["type"] == "session.status_idle"
+        assert follower.returncode == 0
+    finally:
+        follower.kill()
+        follower.wait()
+
+
 def test_tail_follow_sees_appends_from_another_process() -> None:
     session = SessionStore().create(ev.SessionCreated(model="m"), "live")  # we hold the lock
     follower = subprocess.Popen(
