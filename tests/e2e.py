@@ -116,6 +116,21 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30, what: str = "con
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def running_in_sandbox(command: str) -> bool:
+    """Whether the session's container runs `command` (a call that has really started)."""
+    import docker
+
+    client = docker.from_env()
+    try:
+        label = f"tether.session={only_session_id()}"
+        for container in client.containers.list(filters={"label": label}):
+            if any(command in " ".join(p) for p in container.top()["Processes"]):
+                return True
+        return False
+    finally:
+        client.close()
+
+
 def wait_for_event(kind: type, timeout: float = 90, count: int = 1) -> ev.Event:
     def found() -> Any:
         try:

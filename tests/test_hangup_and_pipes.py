@@ -31,8 +31,10 @@ from e2e import (
     of_type,
     only_session_id,
     run,
+    running_in_sandbox,
     session_events,
     start,
+    wait_for,
     wait_for_event,
 )
 from fakeapi import FakeAPI, bash, text
@@ -101,6 +103,7 @@ def test_closing_the_terminal_stops_the_run_like_sigterm(
     harness = terminal.start(["run", "wait"], env)
     wait_for_event(ev.AgentToolUse)
     wait_for_event(ev.SandboxProvisioned)
+    wait_for(lambda: running_in_sandbox("sleep 60"), 60, "the command to run")  # not "Not run"
     terminal.close()
     assert harness.wait(timeout=60) == ExitCode.HANGUP
     assert_stopped_by("sighup", docker_client)
@@ -118,6 +121,7 @@ def test_sighup_without_a_terminal_is_handled_too(
     api.add(bash("sleep 60"))
     harness = start(["run", "--json", "wait"], env)
     wait_for_event(ev.SandboxProvisioned)
+    wait_for(lambda: running_in_sandbox("sleep 60"), 60, "the command to run")  # not "Not run"
     harness.send_signal(signal.SIGHUP)
     stdout, _ = harness.communicate(timeout=60)
     assert harness.returncode == ExitCode.HANGUP

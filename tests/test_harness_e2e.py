@@ -17,6 +17,7 @@ from e2e import (
     of_type,
     only_session_id,
     run,
+    running_in_sandbox,
     session_events,
     start,
     wait_for,
@@ -186,21 +187,6 @@ def test_tether_kill_after_a_crash_cleans_up(api, env, docker_client) -> None:  
     assert killed.returncode == 0, killed.stderr
     assert not docker_client.containers.list(all=True, filters={"label": label})
     assert isinstance(session_events()[-1], ev.StatusTerminated)
-
-
-def running_in_sandbox(command: str) -> bool:
-    """Whether the session's container runs `command` (a call that has really started)."""
-    import docker
-
-    client = docker.from_env()
-    try:
-        label = f"tether.session={only_session_id()}"
-        for container in client.containers.list(filters={"label": label}):
-            if any(command in " ".join(p) for p in container.top()["Processes"]):
-                return True
-        return False
-    finally:
-        client.close()
 
 
 @pytest.mark.parametrize(
