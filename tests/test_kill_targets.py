@@ -76,12 +76,15 @@ def bystander() -> Iterator[subprocess.Popen[bytes]]:
 
 
 def locked_session(timeout: float = 30) -> SessionLog:
-    """The only session, once a process holds its lock."""
+    """The only session, once a process holds its lock and has begun its log (the store
+    takes the lock first, then writes the first event)."""
 
     def found() -> SessionLog | None:
         ids = SessionStore().ids()
         session = SessionLog(SessionStore().root / ids[0]) if ids else None
-        return session if session is not None and lock_held(session.lock_path) else None
+        if session is None or not session.log_path.exists():
+            return None
+        return session if lock_held(session.lock_path) else None
 
     return wait_for(found, timeout, "a locked session")
 
