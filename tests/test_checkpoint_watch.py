@@ -1,7 +1,9 @@
-"""Checkpoints read only what the workspace watcher saw change: each change below is
-made in the workspace by another container, as the sandbox makes it, and the
-checkpoint's tree must equal the tree of a full read of the same workspace through
-fresh indexes. Real Docker, real git, real inotify."""
+"""Checkpoints are written by the workspace watcher from what it saw change: each
+change below is made in the workspace by another container, as the sandbox makes it;
+the watcher must write the checkpoint (not fall back to reading everything), its tree
+must equal the tree of a full read of the same workspace through fresh indexes, and
+the files it says changed must be what git diff-tree says. Real Docker, real git, real
+inotify."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from tether.core.sandbox.engine import volume_name
 from tether.core.sandbox.store import Mounts, StoreHelper
 
 pytestmark = [pytest.mark.docker]
+LAST: list[str] = []  # the last checkpoint: each test takes the next
 
 SEED = (
     "mkdir -p d e d2/sub && for n in 1 2 3 4 5; do echo file$n > d/f$n.txt; done"
@@ -27,26 +30,32 @@ OLD_TAR = (
     " && touch -d 2001-01-01 /tmp/x/d/same.txt && tar -C /tmp/x -cf /tmp/t.tar d"
     " && tar -C /workspace -xf /tmp/t.tar"
 )
-# (what the call does, a path the watcher must name, if any)
+# (what the call does, a path the checkpoint must list as changed, if any)
 CHANGES = [
     (OLD_TAR, "d/same.txt"),  # same size, an old mtime: only ctime tells
     ("rm d/f2.txt", "d/f2.txt"),
     ("mv d/f3.txt e/renamed.txt", "e/renamed.txt"),
-    ("mv d2 d3", "d3"),
+    ("mv d2 d3", "d3/sub/x"),
     ("chmod +x d/f4.txt", "d/f4.txt"),
-    ("mkdir empty", "empty"),
+    ("mkdir empty", ""),
     ("echo now > empty/x", "empty/x"),
-    ("mkdir -p a/b/c && echo quick > a/b/c/f", "a"),
+    ("mkdir -p a/b/c && echo quick > a/b/c/f", "a/b/c/f"),
     ("echo quick2 > a/b/c/g", "a/b/c/g"),  # in a folder the watcher found on its own
     ("printf 'one\\n' > same-second", "same-second"),
     ("printf 'two\\n' > same-second", "same-second"),  # within the second of the last one
-    ("echo x > 'new\nline'", "new\nline"),
-    ("rm -rf d3", "d3"),
+    ("echo x > 'new\nline'", r'"new\nline"'),  # quoted, as git shows it
+    ("rm -rf d3", "d3/sub/x"),
     ("echo t > made-and-gone && rm made-and-gone", ""),  # named, and in neither place
     ("echo one > e/linked && ln e/linked e/other", "e/other"),
     ("echo two >> e/linked", "e/other"),  # a write through one name changes the other
     ("echo changed > .git/description", ""),
     ("git add -A && git -c user.name=t -c user.email=t@t commit -qm two", ""),
+    ("ln -s d/f1.txt link && ln -s nowhere dangling", "link"),
+    ("rm link && mkdir link && echo in > link/x", "link/x"),  # a link becomes a folder
+    ("rm -r e && echo file > e", "e"),  # a folder becomes a file
+    ("mkfifo pipe && echo 'q\"u\\o' > 'q\"u\\o'", r'"q\"u\\o"'),
+    ("chmod -x d/f4.txt && mv d/f5.txt d/f5.bin && touch d", "d/f5.bin"),
+    ("rm -rf a d e empty", "d/same.txt"),  # all the files gone
 ]
 
 
@@ -64,7 +73,7 @@ def workspace(docker_client: Any) -> Iterator[tuple[Any, StoreHelper]]:
     try:
         in_workspace(writer, SEED)
         helper.start()
-        checkpoint(helper)  # the first reads everything
+        LAST.append(checkpoint(helper)[0])  # the first reads everything
         yield writer, helper
     finally:
         helper.close()
@@ -84,20 +93,25 @@ def helper_says(helper: StoreHelper, command: str) -> str:
     return raw.output.decode()
 
 
-def checkpoint(helper: StoreHelper) -> str:
-    return helper_says(helper, "store_checkpoint ''").splitlines()[0]
+def checkpoint(helper: StoreHelper, previous: str = "") -> list[str]:
+    """The checkpoint's id, the files it says changed, and how many."""
+    return helper_says(helper, f"store_checkpoint '{previous}'").splitlines()
 
 
 @pytest.mark.parametrize(("command", "path"), CHANGES, ids=[c[0][:24] for c in CHANGES])
-def test_a_checkpoint_that_reads_only_what_changed_equals_a_full_read(
+def test_the_watcher_writes_the_checkpoint_of_a_full_read(
     workspace: tuple[Any, StoreHelper], command: str, path: str
 ) -> None:
     writer, helper = workspace
     in_workspace(writer, command)
-    taken = checkpoint(helper)
-    assert helper_says(helper, "[ -f $WATCH.synced ] && echo synced").strip() == "synced"
-    if path:  # the checkpoint took the watcher's word for it, and the word named the change
-        named = helper_says(helper, 'cat "$WATCH.paths" "$WATCH.gone"').split("\0")
-        assert path in named
+    previous = LAST[-1]
+    taken, *listed = checkpoint(helper, previous)
+    LAST.append(taken)
+    assert helper_says(helper, 'cat "$WATCH.answer"').split() == ["ok", taken]
     full = helper_says(helper, "rm -f /tmp/full.*; store_snapshot /tmp/full").strip()
     assert taken == full
+    diff = f"git diff-tree -r --no-renames --name-status --relative=files {previous} {taken}"
+    said = helper_says(helper, diff).splitlines()
+    assert listed == [*said, str(len(said))]
+    if path:
+        assert any(line.split("\t", 1)[1] == path for line in said), said

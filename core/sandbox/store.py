@@ -87,18 +87,19 @@ def own(session_id: str, role: str | None = None) -> list[str]:
 
 
 def store_script(name: str = "store.sh") -> str:
-    """store.sh (the store's shell functions) or watch.pl (its workspace watcher)."""
+    """store.sh (the store's shell functions), watch.pl (its workspace watcher) or trees.pl
+    (the watcher's checkpoint writer)."""
     return resources.files(__package__).joinpath(name).read_text()
 
 
 def script_archive() -> bytes:
-    """A tar of /tether/store.sh and /tether/watch.pl, put into a helper before it starts."""
+    """A tar of /tether/ with the store's scripts, put into a helper before it starts."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         folder = tarfile.TarInfo(SCRIPT_DIR.lstrip("/"))
         folder.type, folder.mode = tarfile.DIRTYPE, 0o755
         tar.addfile(folder)
-        for name in ("store.sh", "watch.pl"):
+        for name in ("store.sh", "watch.pl", "trees.pl"):
             script = store_script(name).encode()
             entry = tarfile.TarInfo(f"{SCRIPT_DIR.lstrip('/')}/{name}")
             entry.size, entry.mode = len(script), 0o644

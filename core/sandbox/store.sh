@@ -51,11 +51,7 @@ store_tree() {
 
 # store_snapshot PREFIX: the checkpoint id of the workspace now, through PREFIX.files and PREFIX.git
 store_snapshot() {
-  if [ "$1" = /store/index ]; then
-    f=$(store_files_tree) || { echo "$f"; return 1; }
-  else
-    f=$(store_tree "$1.files" /workspace) || { echo "$f"; return 1; }
-  fi
+  f=$(store_tree "$1.files" /workspace) || { echo "$f"; return 1; }
   if [ -d /workspace/.git ] && [ ! -L /workspace/.git ]; then
     g=$(store_git_tree "$1") || { echo "$g"; return 1; }
     printf '040000 tree %s\tfiles\n040000 tree %s\tgit\n' "$f" "$g" | git mktree
@@ -64,11 +60,11 @@ store_snapshot() {
   fi
 }
 
-# The watcher (watch.pl, started by store_watch with the helper) names what changed
-# since the checkpoint index last took it in, so a checkpoint reads only those paths;
-# WATCH.synced (in the helper's /tmp, so it dies with it and with the watcher) says
-# that the index holds everything up to the watcher's last answer. Anything else (no
-# watcher, no answer in 5 s, an answer `full`, a git that fails) reads everything.
+# The watcher (watch.pl, started by store_watch with the helper) knows what changed
+# since the last checkpoint, and writes the next one from that (trees.pl) without
+# starting a process; when it cannot tell, or there is none, the checkpoint reads
+# everything through the checkpoint indexes, which remember every file's stat data.
+# Its files are in the helper's /tmp, so they die with it and with the watcher.
 WATCH=/tmp/tether-watch
 
 # store_watch: start the watcher when the image has perl, and wait until it watches
@@ -76,7 +72,7 @@ store_watch() {
   command -v perl >/dev/null 2>&1 || return 0
   rm -f "$WATCH".*
   mkfifo "$WATCH.ctl" "$WATCH.reply" || return 0
-  (perl /tether/watch.pl "$WATCH.ctl" "$WATCH.reply" "$WATCH.paths" "$WATCH.gone" </dev/null >/dev/null 2>&1 &
+  (perl /tether/watch.pl "$WATCH.ctl" "$WATCH.reply" "$WATCH.diff" </dev/null >/dev/null 2>&1 &
     echo $! >"$WATCH.pid")  # a subshell's: no job of this interactive shell
   ready=
   for _ in 1 2 3 4 5 6 7 8 9 10; do  # a second each, while it lives; then read everything
@@ -91,44 +87,31 @@ store_unwatch() {
   rm -f "$WATCH".*
 }
 
-# store_changed: ok and the paths in WATCH.paths and WATCH.gone, or full; never waits long
-store_changed() {
-  [ -p "$WATCH.ctl" ] || { echo full; return; }
+# store_ask REQUEST: the watcher's answer in $answer (and in $WATCH.answer): `ok ID`,
+# or `full` when there is no watcher, or no answer while it lives (2 minutes at most:
+# it may be hashing a large file)
+store_ask() {
   answer=
-  { echo next >&3 && read -r -t 5 answer <&4; } 3<>"$WATCH.ctl" 4<>"$WATCH.reply"
+  [ -p "$WATCH.ctl" ] && read -r pid <"$WATCH.pid" || { answer=full; return; }
+  waited=0
+  {
+    echo "$1" >&3
+    until read -r -t 1 answer <&4; do  # builtins only: a process costs a checkpoint 2 ms
+      waited=$((waited + 1))
+      [ "$waited" -lt 120 ] && kill -0 "$pid" 2>/dev/null || break
+    done
+  } 3<>"$WATCH.ctl" 4<>"$WATCH.reply"
   case $answer in
-    ok | full) echo "$answer" ;;
-    *) store_unwatch; echo full ;;  # a late answer would be read as the next one's
+    "ok "* | full) ;;
+    *) store_unwatch; answer=full ;;  # a late answer would be read as the next one's
   esac
+  printf '%s\n' "$answer" >"$WATCH.answer"
 }
 
-# store_files_tree: the files tree through the checkpoint index, reading only what the
-# watcher saw change when it can
-store_files_tree() {
-  synced=$WATCH.synced
-  [ -f "$synced" ] && rm -f "$synced" && answer=$(store_changed) && [ "$answer" = ok ] || {
-    answer=$(store_changed)  # taken before the scan: what changes during it is named next time
-    f=$(store_tree /store/index.files /workspace) || { echo "$f"; return 1; }
-    [ "$answer" = ok ] && : >"$synced"
-    echo "$f"
-    return
-  }
-  store_add_changed || { grep -v '^warning:' "$STORE_TMP.err" | tail -n 2; return 1; }
-  f=$(GIT_INDEX_FILE=/store/index.files git write-tree) || return 1
-  : >"$synced"
-  echo "$f"
+# store_tell ID: tell the watcher that ID is the workspace as of its last answer
+store_tell() {
+  [ -p "$WATCH.ctl" ] && { echo "took $1" >&3; } 3<>"$WATCH.ctl"
 }
-
-# store_add_changed: stage what the watcher named; of what is gone, what the index
-# holds (git add refuses a path that matches nothing, as a file made and removed)
-store_add_changed() (
-  export GIT_INDEX_FILE=/store/index.files GIT_WORK_TREE=/workspace GIT_LITERAL_PATHSPECS=1
-  if [ -s "$WATCH.gone" ]; then
-    xargs -0 git ls-files -z -- <"$WATCH.gone" >>"$WATCH.paths" 2>"$STORE_TMP.err" || exit 1
-  fi
-  [ -s "$WATCH.paths" ] || exit 0  # no paths would mean all of them
-  git add -A -f --pathspec-from-file="$WATCH.paths" --pathspec-file-nul >/dev/null 2>"$STORE_TMP.err"
-)
 
 # store_git_tree PREFIX: the tree of /workspace/.git. Most calls leave it alone, so the
 # checkpoints' own index keeps the tree it made last (PREFIX.git.tree) and a stamp made
@@ -149,9 +132,18 @@ store_git_tree() {
 }
 
 # store_checkpoint PREVIOUS: the new checkpoint's id; the first 50 files changed since
-# PREVIOUS as `STATUS<TAB>PATH`; and how many changed, on the last line
+# PREVIOUS as `STATUS<TAB>PATH`; and how many changed, on the last line. The watcher
+# is asked first, even when it cannot answer: a full read then starts after its answer,
+# so what changes meanwhile is named next time.
 store_checkpoint() {
+  store_ask "next $1"
+  if [ "$answer" != full ]; then
+    echo "${answer#ok }"
+    while IFS= read -r line; do printf '%s\n' "$line"; done <"$WATCH.diff"
+    return
+  fi
   id=$(store_snapshot /store/index) || { echo "$id"; return 1; }
+  store_tell "$id"
   echo "$id"
   if [ -z "$1" ] || [ "$1" = "$id" ]; then
     echo 0

@@ -1,20 +1,25 @@
 # tether's workspace watcher: run by store.sh (store_watch) in the checkpoint helper.
 #
-# It watches every folder of /workspace but .git with inotify (through syscall: the
-# image needs perl, not a module) and answers each line on the control fifo with one
-# line on the reply fifo: `ok` when PATHS and GONE (NUL-separated, relative to
-# /workspace: those there now, those gone) name every file and folder that changed
-# since the last request, `full` when it
-# cannot tell (the kernel's queue overflowed, a watch could not be added, a path
-# names a nested .git): the checkpoint then reads the whole workspace. Events are
-# queued by the kernel as the change is made, so a request after a call has ended
-# sees all of that call's changes. A file with more than one name is named every
+# It watches every folder of /workspace, .git included, with inotify (through syscall:
+# the image needs perl, not a module), so that a checkpoint reads only what changed
+# (trees.pl writes it). One line on the control fifo asks, one line on the reply fifo
+# answers:
+#   next BASE  `ok ID`: ID is the checkpoint of the workspace now, written from BASE and
+#              what changed since the last request (the files changed since BASE are in
+#              DIFF); or `full` when it cannot tell: BASE is not the checkpoint of the
+#              last answer, the kernel's queue overflowed, a watch could not be added, a
+#              nested .git, too much to read, a git process that failed. The checkpoint
+#              then reads the whole workspace.
+#   took ID    (no answer) ID is the checkpoint of the workspace as of the last answer.
+# Events are queued by the kernel as the change is made, so a request after a call has
+# ended sees all of that call's changes. A file with more than one name is named every
 # time: a write through one name changes the others, and only that one is reported.
 use strict;
 use warnings;
 use Config;
 
-my ($CTL, $REPLY, $PATHS, $GONE) = @ARGV;
+my ($CTL, $REPLY, $DIFF) = @ARGV;
+require '/tether/trees.pl';
 my %SYSCALLS = (x86_64 => [294, 254], aarch64 => [26, 27]);  # inotify_init1, add_watch
 my ($arch) = $Config{archname} =~ /^([^-]+)/;
 my ($INIT, $ADD) = @{ $SYSCALLS{$arch} // exit 3 };
@@ -28,6 +33,7 @@ exit 3 if $fd < 0;
 open(my $queue, '<&=', $fd) or exit 3;
 my (%folder, %changed, %linked);
 my ($broken, $overflowed) = (0, 0);
+my $known = '';  # the checkpoint of the workspace as of the last answer, when known
 
 sub watch {
     my ($path) = @_;
@@ -36,7 +42,7 @@ sub watch {
     $folder{$wd} = $path;  # a folder moved keeps its watch: this renames it
     opendir(my $dir, $path) or return;
     for my $name (readdir $dir) {
-        next if $name eq '.' || $name eq '..' || "$path/$name" eq '/workspace/.git';
+        next if $name eq '.' || $name eq '..';
         my $child = "$path/$name";
         linked($child);
         watch($child) if -d $child && !-l $child;
@@ -68,23 +74,25 @@ sub drain {
 }
 
 sub answer {
+    my ($base) = @_;
     if ($overflowed) {  # the folders made meanwhile have no watch yet
         watch('/workspace');
         return 'full';
     }
-    my @paths = map { $_ eq '/workspace' ? '.' : substr($_, 11) } sort keys %changed, keys %linked;
-    return 'full' if $broken || grep { m{(^|/)\.git(/|$)} } @paths;
-    my @there = grep { my @stat = lstat "/workspace/$_"; @stat } @paths;
-    my @gone = grep { my @stat = lstat "/workspace/$_"; !@stat } @paths;
-    delete @linked{ map {"/workspace/$_"} @gone };
-    return write_list($PATHS, @there) && write_list($GONE, @gone) ? 'ok' : 'full';
-}
-
-sub write_list {
-    my ($file, @paths) = @_;
-    open(my $out, '>', $file) or return 0;
-    print $out map { "$_\0" } @paths;
-    return close($out);
+    return 'full' if $broken || $base eq '' || $base ne $known;
+    my (%files, %git);
+    for my $path (keys %changed, keys %linked) {
+        return 'full' if $path eq '/workspace' || $path eq '/workspace/.git';
+        my $relative = substr($path, 11);
+        my $part = $relative =~ s{^\.git/}{} ? \%git : \%files;
+        return 'full' if grep { special($_) } split m{/}, $relative;
+        $part->{$relative} = 1;
+        delete $linked{$path} unless lstat $path;
+    }
+    my $id = eval { checkpoint($base, \%files, \%git, $DIFF) };
+    return "ok $id" if defined $id;
+    stop_git();  # a request cut short leaves its answer in the pipe: they start again
+    return 'full';
 }
 
 watch('/workspace');
@@ -92,9 +100,18 @@ open(my $ctl, '+<', $CTL) or exit 3;
 open(my $reply, '+<', $REPLY) or exit 3;
 $reply->autoflush(1);
 print $reply "ready\n";
+$SIG{PIPE} = 'IGNORE';  # a git process that died is an error to answer, not an end
 while (defined(my $line = <$ctl>)) {
+    my ($verb, $id) = $line =~ /^(\w+) ?(\S*)/ or next;
+    if ($verb eq 'took') {
+        $known = $id;
+        eval { start_git() };  # now, not in the next checkpoint
+        next;
+    }
     drain();
-    print $reply answer(), "\n";
+    my $answer = answer($id);
+    ($known) = $answer =~ /^ok (\S+)/ ? ($1) : ('');
     %changed = ();
     $overflowed = 0;
+    print $reply "$answer\n";
 }
