@@ -22,6 +22,7 @@ my $SHOWN = 50;
 my $EMPTY = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';  # git knows the empty tree
 my %git;  # the git processes: name => [pid, in, out]
 my $left;  # files this checkpoint may still hash
+my @unhashed;  # [entry, path] of the files read, to hash together
 
 sub checkpoint {
     my ($base, $files, $gitfiles, $diff_file) = @_;
@@ -49,12 +50,14 @@ sub part {
     my ($entry, $paths, $dir) = @_;
     my $node = $entry ? load($entry->[1]) : {};
     my %done;
+    @unhashed = ();
     for my $path (sort keys %$paths) {
         my @parts = split m{/}, $path;
         next if grep { $done{ join '/', @parts[0 .. $_] } } 0 .. $#parts - 1;  # read with a folder
         set($node, $path, from_disk("$dir/$path"));
         $done{$path} = 1;
     }
+    hash_all();
     return (write_node($node), $node);
 }
 
@@ -77,16 +80,14 @@ sub set {
     if ($entry) { $node->{$leaf} = $entry } else { delete $node->{$leaf} }
 }
 
-sub from_disk {
+sub from_disk {  # the entry of PATH as it is now; its files' ids come with hash_all
     my ($path) = @_;
     my @stat = lstat $path or return undef;
-    if (-l _) {
+    if (-l _ || -f _) {
         $left-- > 0 or die "full\n";
-        return ['120000', hash_data(readlink($path) // die "full\n")];
-    }
-    if (-f _) {
-        $left-- > 0 or die "full\n";
-        return [($stat[2] & 0100) ? '100755' : '100644', hash_path($path)];
+        my $entry = [-l _ ? '120000' : ($stat[2] & 0100) ? '100755' : '100644'];
+        push @unhashed, [$entry, $path];
+        return $entry;
     }
     return undef unless -d _;  # git keeps no fifo, socket or device
     opendir(my $dir, $path) or die "full\n";
@@ -191,11 +192,15 @@ sub mktree {
     return object_id($out);
 }
 
-sub hash_path {
-    my ($path) = @_;
+sub hash_all {  # the files read: many paths are sent before the ids are read back
     my ($in, $out) = git(@HASH);
-    print $in ($path =~ /\n/ ? quoted($path) : $path), "\n" or die "full\n";
-    return object_id($out);
+    while (my @batch = splice(@unhashed, 0, 500)) {  # their ids fit in a pipe's buffer
+        my @links = grep { $_->[0][0] eq '120000' } @batch;
+        $_->[0][1] = hash_data(readlink($_->[1]) // die "full\n") for @links;
+        my @files = grep { $_->[0][0] ne '120000' } @batch;
+        print $in map { ($_->[1] =~ /\n/ ? quoted($_->[1]) : $_->[1]) . "\n" } @files or die "full\n";
+        $_->[0][1] = object_id($out) for @files;
+    }
 }
 
 sub hash_data {  # a symbolic link's blob: a git process of its own, as they are few
