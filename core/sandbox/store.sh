@@ -39,25 +39,33 @@ store_seed() {
   done
 }
 
-# store_tree INDEX DIR: the tree of everything under DIR (ignored files too);
-# on failure, git's last words
+# store_tree INDEX DIR [SETTING]: the tree of everything under DIR (ignored files too),
+# git run with SETTING (name=value); on failure, git's last words
 store_tree() {
-  GIT_INDEX_FILE=$1 GIT_WORK_TREE=$2 git add -A -f >/dev/null 2>"$STORE_TMP.err" || {
-    grep -v '^warning:' "$STORE_TMP.err" | tail -n 2
+  GIT_INDEX_FILE=$1 GIT_WORK_TREE=$2 git ${3:+-c "$3"} add -A -f >/dev/null \
+    2>"$STORE_TMP.${1##*/}.err" || {
+    grep -v '^warning:' "$STORE_TMP.${1##*/}.err" | tail -n 2
     return 1
   }
   GIT_INDEX_FILE=$1 git write-tree
 }
 
-# store_snapshot PREFIX: the checkpoint id of the workspace now, through PREFIX.files and PREFIX.git
+# store_snapshot PREFIX: the checkpoint id of the workspace now, through PREFIX.files and
+# PREFIX.git, which are read side by side
 store_snapshot() {
-  f=$(store_tree "$1.files" /workspace) || { echo "$f"; return 1; }
+  g=
   if [ -d /workspace/.git ] && [ ! -L /workspace/.git ]; then
-    g=$(store_git_tree "$1") || { echo "$g"; return 1; }
-    printf '040000 tree %s\tfiles\n040000 tree %s\tgit\n' "$f" "$g" | git mktree
-  else
-    printf '040000 tree %s\tfiles\n' "$f" | git mktree
+    store_git_tree "$1" >"$STORE_TMP.${1##*/}.git" 2>&1 &
+    g=$!
   fi
+  f=$(store_tree "$1.files" /workspace) || { [ -z "$g" ] || wait "$g"; echo "$f"; return 1; }
+  if [ -z "$g" ]; then
+    printf '040000 tree %s\tfiles\n' "$f" | git mktree
+    return
+  fi
+  wait "$g" || { cat "$STORE_TMP.${1##*/}.git"; return 1; }
+  read -r g <"$STORE_TMP.${1##*/}.git"
+  printf '040000 tree %s\tfiles\n040000 tree %s\tgit\n' "$f" "$g" | git mktree
 }
 
 # The watcher (watch.pl, started by store_watch with the helper) knows what changed
@@ -126,7 +134,8 @@ store_git_tree() {
     return
   fi
   touch -d '1 second ago' "$1.git.stamp.new" 2>/dev/null || rm -f "$1.git.stamp.new"
-  g=$(store_tree "$1.git" /workspace/.git) || { echo "$g"; return 1; }
+  # stored as it is: git's packs and objects are compressed already
+  g=$(store_tree "$1.git" /workspace/.git core.looseCompression=0) || { echo "$g"; return 1; }
   echo "$g" >"$1.git.tree" && { mv -f "$1.git.stamp.new" "$1.git.stamp" 2>/dev/null || :; }
   echo "$g"
 }

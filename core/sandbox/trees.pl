@@ -21,6 +21,11 @@ our $BUDGET = 2000;
 my $SHOWN = 50;
 my $EMPTY = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';  # git knows the empty tree
 my %git;  # the git processes: name => [pid, in, out]
+my @CAT_FILE = ('cat-file', '--batch');
+my @MKTREE = ('mktree', '-z', '--missing', '--batch');
+my @HASH = ('hash-object', '-w', '--no-filters', '--stdin-paths');
+# .git as it is: git's packs and objects are compressed already
+my @HASH_RAW = ('-c', 'core.looseCompression=0', @HASH);
 my $left;  # files this checkpoint may still hash
 my @unhashed;  # [entry, path] of the files read, to hash together
 
@@ -28,11 +33,12 @@ sub checkpoint {
     my ($base, $files, $gitfiles, $diff_file) = @_;
     $left = $BUDGET;
     my $root = load($base);
-    my ($f, $new) = part($root->{files}, $files, '/workspace');
+    my ($f, $new) = part($root->{files}, $files, '/workspace', \@HASH);
     my $g;
     if (-d '/workspace/.git' && !-l '/workspace/.git') {
         die "full\n" unless $root->{git};
-        ($g) = %$gitfiles ? part($root->{git}, $gitfiles, '/workspace/.git') : ($root->{git}[1]);
+        ($g) = %$gitfiles ? part($root->{git}, $gitfiles, '/workspace/.git', \@HASH_RAW)
+                          : ($root->{git}[1]);
     }
     die "full\n" if $root->{git} && !defined $g;
     my %top = (files => ['40000', $f // $EMPTY]);
@@ -44,10 +50,11 @@ sub checkpoint {
     return $id;
 }
 
-# part(ENTRY, PATHS, DIR): the tree of DIR (its id, or undef when empty, and its node):
-# ENTRY's tree (the tree entry from BASE, if any) with PATHS read again
+# part(ENTRY, PATHS, DIR, HASH): the tree of DIR (its id, or undef when empty, and its
+# node): ENTRY's tree (the tree entry from BASE, if any) with PATHS read again, hashed by
+# the git process HASH
 sub part {
-    my ($entry, $paths, $dir) = @_;
+    my ($entry, $paths, $dir, $hash) = @_;
     my $node = $entry ? load($entry->[1]) : {};
     my %done;
     @unhashed = ();
@@ -57,7 +64,7 @@ sub part {
         set($node, $path, from_disk("$dir/$path"));
         $done{$path} = 1;
     }
-    hash_all();
+    hash_all(@$hash);
     return (write_node($node), $node);
 }
 
@@ -165,11 +172,8 @@ sub quoted {
 
 # -- git objects -------------------------------------------------------------------------
 
-my @CAT_FILE = ('cat-file', '--batch');
-my @MKTREE = ('mktree', '-z', '--missing', '--batch');
-my @HASH = ('hash-object', '-w', '--no-filters', '--stdin-paths');
 
-sub start_git { git(@$_) for \@CAT_FILE, \@MKTREE, \@HASH }
+sub start_git { git(@$_) for \@CAT_FILE, \@MKTREE, \@HASH }  # the .git one when needed
 
 sub load {  # the entries of tree ID
     my ($id) = @_;
@@ -193,7 +197,7 @@ sub mktree {
 }
 
 sub hash_all {  # the files read: many paths are sent before the ids are read back
-    my ($in, $out) = git(@HASH);
+    my ($in, $out) = git(@_);
     while (my @batch = splice(@unhashed, 0, 500)) {  # their ids fit in a pipe's buffer
         my @links = grep { $_->[0][0] eq '120000' } @batch;
         $_->[0][1] = hash_data(readlink($_->[1]) // die "full\n") for @links;
