@@ -71,6 +71,7 @@ class SessionWorkspace:
         self._thread: threading.Thread | None = None
         self._ready: tuple[ev.WorkspacePrepared | None, BaseException | None] | None = None
         self._cancelled = threading.Event()
+        self._volume_made = threading.Event()
 
     # -- getting ready ---------------------------------------------------------
 
@@ -80,6 +81,13 @@ class SessionWorkspace:
         if self.history.prepared is None or (self.available and self._helper is None):
             self._thread = threading.Thread(target=self._get_ready, name="workspace", daemon=True)
             self._thread.start()
+
+    def wait_for_volume(self) -> None:
+        """Until the background work has made the workspace volume, or has ended: the
+        sandbox then starts on it beside the copy, never before (a fresh copy first
+        removes what a cut one left: a sandbox started earlier would go with it)."""
+        if self._thread is not None:
+            self._volume_made.wait(_READY_TIMEOUT_S)
 
     def prepare(self, image_ready: bool) -> ev.WorkspacePrepared | None:
         """Wait for the background preparation; or, once the sandbox has pulled the image,
@@ -102,7 +110,10 @@ class SessionWorkspace:
         return prepared
 
     def _get_ready(self) -> None:
-        self._ready = self._attempt(check_image=True)
+        try:
+            self._ready = self._attempt(check_image=True)
+        finally:
+            self._volume_made.set()
 
     def _attempt(
         self, check_image: bool
@@ -134,8 +145,12 @@ class SessionWorkspace:
         if fresh and self.settings.workspace is None:
             from .sandbox.workspace import create_volume
 
-            fresh_copy = self.settings.workspace_source in COPIES
+            # Only in the background: in the foreground the image was pulled and the
+            # sandbox runs on the volume already (and no copy can have been cut: none
+            # ran without the image).
+            fresh_copy = self.settings.workspace_source in COPIES and check_image
             create_volume(api, self.settings.image, self.session_id, fresh=fresh_copy)
+        self._volume_made.set()
         starting = _Beside(self._new_helper)  # the helper starts while the files are copied
         try:
             stats = self._copy(api) if fresh else None

@@ -180,7 +180,8 @@ class Hands:
             return ToolResult(content=LOST_RESULT.format(reason=exc), is_error=True)
 
     def _provision(self) -> None:
-        self._record_prepared(image_ready=False)
+        if self.workspace is not None:
+            self.workspace.wait_for_volume()  # the sandbox starts beside the copy
         provisioned = self.sandbox.provision(self.resources)
         self.container = provisioned.container_id
         self.record(

@@ -11,6 +11,7 @@ import pytest
 from e2e import IN_CI, TEST_IMAGE, remove_home_sandboxes, tether_env
 from fakeapi import FakeAPI
 from hypothesis import HealthCheck, settings
+from registry import pullable_image  # noqa: F401  (a fixture for every test)
 
 # Property tests judge results, not speed: on a loaded machine (CI on 2 cores, four
 # workers) one example can take longer than hypothesis's default 200 ms deadline.

@@ -27,6 +27,7 @@ from e2e import (
     wait_for_event,
 )
 from fakeapi import FakeAPI, bash, text
+from registry import ImageRef
 
 from tether.core import events as ev
 
@@ -344,3 +345,20 @@ def _check_the_helper_is_locked_down(session_id: str) -> None:
     assert not mounts["/workspace"]["RW"] and mounts["/store"]["RW"]
     assert "/store" not in {m["Destination"] for m in sandbox["Mounts"]}
     client.close()
+
+
+def test_an_image_the_run_pulls_gets_the_copy_and_keeps_its_sandbox(
+    api: FakeAPI, env: dict, tmp_path: Path, pullable_image: ImageRef
+) -> None:
+    """The first run in a project, with an image that is not here yet: the workspace
+    waits for the sandbox to pull it, then is copied beside the sandbox it started (a
+    copy made in the background first clears what a cut one left: never that sandbox)."""
+    repo = make_repo(tmp_path / "project")
+    api.add(bash("head -n 1 app.py; cat notes.txt"), text("Done."))
+    result = run(["run", "--image", pullable_image, "look"], env, cwd=repo)
+    assert result.returncode == 0, result.stderr
+    assert any(path.startswith("/v2/tether-pull/") for _, path in pullable_image.registry.requests)
+    assert tool_outputs()[0] == "line 1\nuntracked, not ignored"
+    assert of_type(session_events(), ev.SandboxLost) == []
+    prepared = of_type(session_events(), ev.WorkspacePrepared)[0]
+    assert prepared.files == 7 and prepared.checkpoint
