@@ -115,3 +115,57 @@ def test_the_watcher_writes_the_checkpoint_of_a_full_read(
     assert listed == [*said, str(len(said))]
     if path:
         assert any(line.split("\t", 1)[1] == path for line in said), said
+
+
+def assert_full_read_then_watched(
+    writer: Any, helper: StoreHelper, command: str, answer: str = "full"
+) -> None:
+    """A checkpoint after `command` reads everything (and is right); the next is the
+    watcher's again."""
+    for change, expected in ((command, answer), ("echo again >> again.txt", "ok")):
+        in_workspace(writer, change)
+        taken = checkpoint(helper, LAST[-1])[0]
+        LAST.append(taken)
+        said = helper_says(helper, 'cat "$WATCH.answer"').split()
+        assert said[0] == expected, (change, said)
+        assert taken == helper_says(helper, "rm -f /tmp/full.*; store_snapshot /tmp/full").strip()
+
+
+def test_more_files_than_the_watcher_hashes_are_read_in_full(
+    workspace: tuple[Any, StoreHelper],
+) -> None:
+    writer, helper = workspace
+    helper_says(helper, "store_unwatch; TETHER_WATCH_BUDGET=3 store_watch")
+    try:
+        checkpoint(helper, LAST[-1])  # a new watcher: the first reads everything
+        assert_full_read_then_watched(writer, helper, "for n in 1 2 3 4; do echo $n > many$n; done")
+    finally:
+        helper_says(helper, "store_unwatch; store_watch")
+        LAST.append(checkpoint(helper, LAST[-1])[0])
+
+
+def test_a_git_process_of_the_watcher_that_dies_is_started_again(
+    workspace: tuple[Any, StoreHelper],
+) -> None:
+    writer, helper = workspace
+    kill = (  # once the watcher has started it (it does as it is told of a checkpoint)
+        "for _ in $(seq 50); do for p in /proc/[0-9]*; do"
+        " tr '\\0' ' ' <$p/cmdline 2>/dev/null | grep -q '^git hash-object' && found=${p#/proc/};"
+        ' done; [ -n "$found" ] && break; sleep 0.1; done; kill $found && echo killed'
+    )
+    assert helper_says(helper, kill).strip() == "killed"
+    assert_full_read_then_watched(writer, helper, "echo after > killed.txt")
+
+
+def test_a_watcher_that_died_leaves_checkpoints_to_full_reads(
+    workspace: tuple[Any, StoreHelper],
+) -> None:
+    writer, helper = workspace
+    helper_says(helper, 'kill "$(cat "$WATCH.pid")"; sleep 0.2')
+    in_workspace(writer, "echo late > late.txt")
+    taken, *listed = checkpoint(helper, LAST[-1])
+    assert helper_says(helper, 'cat "$WATCH.answer" 2>/dev/null || echo none').split() == ["none"]
+    assert listed == ["A\tlate.txt", "1"]
+    assert taken == helper_says(helper, "rm -f /tmp/full.*; store_snapshot /tmp/full").strip()
+    helper_says(helper, "store_watch")
+    LAST.append(checkpoint(helper, taken)[0])

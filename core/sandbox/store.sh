@@ -96,11 +96,13 @@ store_unwatch() {
 }
 
 # store_ask REQUEST: the watcher's answer in $answer (and in $WATCH.answer): `ok ID`,
-# or `full` when there is no watcher, or no answer while it lives (2 minutes at most:
-# it may be hashing a large file)
+# or `full` when there is no watcher (one that died is forgotten), or no answer while
+# it lives (2 minutes at most: it may be hashing a large file)
 store_ask() {
+  answer=full
+  [ -p "$WATCH.ctl" ] || return 0
+  read -r pid <"$WATCH.pid" && kill -0 "$pid" 2>/dev/null || { store_unwatch; return; }
   answer=
-  [ -p "$WATCH.ctl" ] && read -r pid <"$WATCH.pid" || { answer=full; return; }
   waited=0
   {
     echo "$1" >&3

@@ -17,7 +17,7 @@ use strict;
 use warnings;
 use IPC::Open2;
 
-our $BUDGET = 2000;
+our $BUDGET = $ENV{TETHER_WATCH_BUDGET} || 2000;  # the variable: for tests
 my $SHOWN = 50;
 my $EMPTY = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';  # git knows the empty tree
 my %git;  # the git processes: name => [pid, in, out]
