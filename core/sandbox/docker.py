@@ -183,8 +183,10 @@ class DockerSandbox:
         try:
             self._terminal.open()
         except (ShellClosed, ShellTimeout) as exc:
-            try:
-                self._raise_if_lost()  # the container died as it started: cattle, not an error
+            try:  # the container died as it started: cattle, not an error (the engine may
+                for _ in range(5):  # still be taking the death in: a moment for it)
+                    self._raise_if_lost()
+                    time.sleep(0.2)
             finally:
                 self.release()
             raise errors.SandboxError(f"the sandbox shell did not start ({exc})") from None
