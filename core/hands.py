@@ -191,11 +191,11 @@ class Hands:
                 duration_ms=provisioned.duration_ms,
             )
         )
-        self._record_prepared(image_ready=True)
+        self._record_prepared()
 
-    def _record_prepared(self, image_ready: bool) -> None:
+    def _record_prepared(self) -> None:
         if self.workspace is not None:
-            prepared = self.workspace.prepare(image_ready)
+            prepared = self.workspace.prepare(image_ready=True)
             if prepared is not None:
                 self.record(prepared)
 

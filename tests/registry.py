@@ -13,18 +13,18 @@ import functools
 import hashlib
 import json
 import re
-import sys
 import tarfile
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 from e2e import TEST_IMAGE
+from fakeapi.server import LocalServer
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -93,14 +93,8 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: the registry's `requests` are its log."""
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(LocalServer):
     registry: LocalRegistry
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """The engine may hang up mid-blob (a cancelled pull): that is no error here."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
 
 class LocalRegistry:

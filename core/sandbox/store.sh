@@ -42,9 +42,9 @@ store_seed() {
 # store_tree INDEX DIR [SETTING]: the tree of everything under DIR (ignored files too),
 # git run with SETTING (name=value); on failure, git's last words
 store_tree() {
-  GIT_INDEX_FILE=$1 GIT_WORK_TREE=$2 git ${3:+-c "$3"} add -A -f >/dev/null \
-    2>"$STORE_TMP.${1##*/}.err" || {
-    grep -v '^warning:' "$STORE_TMP.${1##*/}.err" | tail -n 2
+  err=$STORE_TMP.${1##*/}.err  # its own: the files and .git are read side by side
+  GIT_INDEX_FILE=$1 GIT_WORK_TREE=$2 git ${3:+-c "$3"} add -A -f >/dev/null 2>"$err" || {
+    grep -v '^warning:' "$err" | tail -n 2
     return 1
   }
   GIT_INDEX_FILE=$1 git write-tree
@@ -53,9 +53,9 @@ store_tree() {
 # store_snapshot PREFIX: the checkpoint id of the workspace now, through PREFIX.files and
 # PREFIX.git, which are read side by side
 store_snapshot() {
-  g=
+  g= git_out=$STORE_TMP.${1##*/}.git
   if [ -d /workspace/.git ] && [ ! -L /workspace/.git ]; then
-    store_git_tree "$1" >"$STORE_TMP.${1##*/}.git" 2>&1 &
+    store_git_tree "$1" >"$git_out" 2>&1 &
     g=$!
   fi
   f=$(store_tree "$1.files" /workspace) || { [ -z "$g" ] || wait "$g"; echo "$f"; return 1; }
@@ -63,8 +63,8 @@ store_snapshot() {
     printf '040000 tree %s\tfiles\n' "$f" | git mktree
     return
   fi
-  wait "$g" || { cat "$STORE_TMP.${1##*/}.git"; return 1; }
-  read -r g <"$STORE_TMP.${1##*/}.git"
+  wait "$g" || { cat "$git_out"; return 1; }
+  read -r g <"$git_out"
   printf '040000 tree %s\tfiles\n040000 tree %s\tgit\n' "$f" "$g" | git mktree
 }
 

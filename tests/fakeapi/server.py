@@ -64,14 +64,19 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug(format, *args)
 
 
-class _Server(ThreadingHTTPServer):
+class LocalServer(ThreadingHTTPServer):
+    """A test server's HTTP server: threads that die with it, and a client that hangs up
+    (a harness killed mid-request, a cancelled pull) is no error."""
+
     daemon_threads = True
-    fake: FakeAPI
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hung up (a harness killed mid-request) is expected here."""
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
+
+
+class _Server(LocalServer):
+    fake: FakeAPI
 
 
 Refusal = tuple[int, str, str]  # status, message, error code
